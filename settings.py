@@ -1,0 +1,56 @@
+"""The one settings class: everything configurable comes from the environment (or .env)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent
+DEV_SECRET_KEY = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOANFLOW_", env_file=".env", extra="ignore")
+
+    environment: str = Field("development", pattern="^(development|test|production)$")
+    temporal_address: str = Field(
+        "localhost:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "LOANFLOW_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        "default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "LOANFLOW_TEMPORAL_NAMESPACE")
+    )
+    # The run command starts an embedded dev server unless an existing cluster is used.
+    embedded_temporal: bool = True
+    temporal_ui_port: int = 8233
+    data_dir: Path = PROJECT_DIR / "data"
+    database_url: str = ""  # empty: SQLite in data_dir
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    policy_file: Path = PROJECT_DIR / "policy" / "loanflow-2026.1.toml"
+    credit_bureau_fixtures: Path = PROJECT_DIR / "adapters" / "credit_bureau_fixtures.json"
+    secret_key: str = DEV_SECRET_KEY
+    access_token_minutes: int = Field(480, gt=0)
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'loanflow.db'}"
+        if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError("LOANFLOW_SECRET_KEY still has its development value")
+        return self
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return f"http://localhost:{self.temporal_ui_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

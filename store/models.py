@@ -1,0 +1,169 @@
+"""Read-model and adapter tables (SQLModel). Money is integer fen; rates are decimal text.
+
+These rows are projections and adapter state; the loan's truth is its workflow.
+Never pass a row into a workflow: activities load and save by id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _optional_ts() -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+def _fen(nullable: bool = False) -> Any:
+    return Field(default=None if nullable else 0, sa_column=Column(BigInteger, nullable=nullable))
+
+
+class Branch(SQLModel, table=True):
+    """A county branch (县级支行) or prefecture branch (二级分行)."""
+
+    __tablename__ = "branches"
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=100)
+    tier: str = Field(max_length=16)
+    parent_code: str | None = Field(default=None, foreign_key="branches.code", max_length=16)
+
+
+class StaffUser(SQLModel, table=True):
+    """A member of staff who signs in and acts on loans."""
+
+    __tablename__ = "staff_users"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    full_name: str = Field(max_length=100)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=32)
+    branch_code: str = Field(foreign_key="branches.code", max_length=16)
+    tier: str | None = Field(default=None, max_length=16)
+    approval_limit_fen: int | None = _fen(nullable=True)
+    household_id: str | None = Field(default=None, max_length=32)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class HouseholdClaim(SQLModel, table=True):
+    """E-7: the one open application or loan a household may hold. The primary key is the lock."""
+
+    __tablename__ = "household_claims"
+    household_id: str = Field(primary_key=True, max_length=32)
+    loan_id: str = Field(max_length=40)
+    claimed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class LoanRecord(SQLModel, table=True):
+    """The loan register (贷款台账): one row per loan, written by the workflow's projections."""
+
+    __tablename__ = "loans"
+    loan_id: str = Field(primary_key=True, max_length=40)
+    revision: int = 0  # projections with a lower revision never overwrite a newer one
+    stage: str = Field(index=True, max_length=32)
+    branch_code: str = Field(index=True, max_length=16)
+    prefecture_code: str | None = Field(default=None, max_length=16)
+    officer_username: str = Field(index=True, max_length=64)
+    applicant_name: str = Field(max_length=100)
+    id_number_masked: str = Field(max_length=32)
+    phone_masked: str = Field(max_length=20)
+    household_id: str = Field(index=True, max_length=32)
+    village: str = Field(max_length=100)
+    purpose: str = Field(max_length=32)
+    guarantee_type: str = Field(max_length=16)
+    repayment_method: str = Field(max_length=32)
+    amount_requested_fen: int = _fen()
+    amount_approved_fen: int | None = _fen(nullable=True)
+    term_months: int
+    annual_rate: str | None = Field(default=None, max_length=16)
+    policy_version: str = Field(max_length=32)
+    applied_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    decision_due: date | None = None
+    sla_breached: bool = False
+    decided_at: datetime | None = _optional_ts()
+    disbursed_at: datetime | None = _optional_ts()
+    maturity_date: date | None = None
+    outcome_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class Task(SQLModel, table=True):
+    """A human step waiting in the inbox (待办). Opened and closed by projections only."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_open", "status", "role", "branch_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_key: str = Field(unique=True, max_length=120)
+    loan_id: str = Field(index=True, max_length=40)
+    kind: str = Field(max_length=40)
+    role: str = Field(max_length=32)
+    branch_code: str = Field(max_length=16)
+    min_approval_limit_fen: int | None = _fen(nullable=True)
+    excluded_usernames: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="open", max_length=16)
+    due_date: date | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    closed_at: datetime | None = _optional_ts()
+
+
+class ScheduledInstallment(SQLModel, table=True):
+    """One line of a loan's fixed repayment schedule (还款计划), C-4."""
+
+    __tablename__ = "schedule_installments"
+    loan_id: str = Field(primary_key=True, max_length=40)
+    number: int = Field(primary_key=True)
+    due_date: date
+    principal_fen: int = _fen()
+    interest_fen: int = _fen()
+    payment_fen: int = _fen()
+    remaining_principal_fen: int = _fen()
+    days: int
+
+
+class JournalEntry(SQLModel, table=True):
+    """A balanced double-entry posting (记账凭证); the idempotency key makes retries harmless."""
+
+    __tablename__ = "journal_entries"
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    loan_id: str | None = Field(default=None, index=True, max_length=40)
+    kind: str = Field(max_length=40)
+    memo: str = Field(default="", max_length=200)
+    posted_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class JournalLine(SQLModel, table=True):
+    """One side of an entry; exactly one of debit and credit is non-zero."""
+
+    __tablename__ = "journal_lines"
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="journal_entries.id", index=True)
+    account_code: str = Field(index=True, max_length=40)
+    loan_id: str | None = Field(default=None, index=True, max_length=40)
+    debit_fen: int = _fen()
+    credit_fen: int = _fen()
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: every SMS, staff reminder or printed notice, written once per idempotency key."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_notifications_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=200)
+    loan_id: str | None = Field(default=None, index=True, max_length=40)
+    channel: str = Field(max_length=16)  # sms | staff | print
+    recipient: str = Field(max_length=64)  # delivery address; shown masked in lists (H-3)
+    recipient_masked: str = Field(max_length=64)
+    template: str = Field(max_length=64)
+    body: str
+    status: str = Field(default="queued", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
