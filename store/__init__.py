@@ -1,0 +1,1 @@
+"""Persistence: the read models (register, inbox, schedules) and the embedded adapters' tables."""
