@@ -61,6 +61,14 @@ class HouseholdClaim(SQLModel, table=True):
     claimed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
 
 
+class GroupMembership(SQLModel, table=True):
+    """E-12: a household belongs to at most one open joint-liability group (联保小组)."""
+
+    __tablename__ = "group_memberships"
+    household_id: str = Field(primary_key=True, max_length=32)
+    loan_id: str = Field(index=True, max_length=40)
+
+
 class LoanRecord(SQLModel, table=True):
     """The loan register (贷款台账): one row per loan, written by the workflow's projections."""
 
