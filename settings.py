@@ -19,10 +19,12 @@ class Settings(BaseSettings):
 
     environment: str = Field("development", pattern="^(development|test|production)$")
     temporal_address: str = Field(
-        "localhost:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "LOANFLOW_TEMPORAL_ADDRESS")
+        "localhost:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "LOANFLOW_TEMPORAL_ADDRESS"),
     )
     temporal_namespace: str = Field(
-        "default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "LOANFLOW_TEMPORAL_NAMESPACE")
+        "default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "LOANFLOW_TEMPORAL_NAMESPACE"),
     )
     # The run command starts an embedded dev server unless an existing cluster is used.
     embedded_temporal: bool = True

@@ -18,6 +18,7 @@ Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 Rate = Annotated[Decimal, Field(gt=0, lt=1, max_digits=7, decimal_places=6)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+HouseholdId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=32)]
 
 
 class _Model(BaseModel):
@@ -120,7 +121,7 @@ class Applicant(_Model):
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
     birth_date: date
     phone: Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
-    household_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=32)]
+    household_id: HouseholdId
     village: ShortText
     resident_months: int = Field(ge=0, le=1500)
     fixed_residence: bool
@@ -140,7 +141,7 @@ class Guarantor(_Model):
     name: ShortText
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
     phone: Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
-    household_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=32)]
+    household_id: HouseholdId
 
 
 class Collateral(_Model):
@@ -154,7 +155,7 @@ class GroupMember(_Model):
     """A household of a joint-liability group (联保小组), E-12."""
 
     name: ShortText
-    household_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=32)]
+    household_id: HouseholdId
     relative_of_applicant: bool = False
 
 
@@ -349,7 +350,11 @@ class CreditReport(_Model):
 class HouseholdStanding(_Model):
     """What the register says about the applying household (E-7, E-12, E-15, A-4)."""
 
-    claimed_by_other_loan: str | None = None  # E-7: another open application or loan
-    recent_amounts: list[Money] = Field(default_factory=list)  # E-15: other applications in the window
-    group_conflicts: list[str] = Field(default_factory=list)  # E-12: members already in a group or overdue
-    returning_customer: bool = False  # A-4: a loan repaid before
+    # E-7: another open application or loan of the household
+    claimed_by_other_loan: str | None = None
+    # E-15: the household's other applications within the window
+    recent_amounts: list[Money] = Field(default_factory=list)
+    # E-12: member households already in another group (or overdue)
+    group_conflicts: list[str] = Field(default_factory=list)
+    # A-4: the household has borrowed before
+    returning_customer: bool = False

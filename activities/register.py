@@ -1,0 +1,368 @@
+"""Register activities: the household locks (E-7, E-12), the loan register and task inbox.
+
+The loan's truth is its workflow; these activities keep the database's view of it.
+Each runs in one transaction and may be retried any number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from temporalio import activity
+
+from domain.errors import Refusal
+from domain.loan import (
+    TERMINAL_STAGES,
+    GuaranteeType,
+    HouseholdStanding,
+    Installment,
+    Money,
+    Purpose,
+    RepaymentMethod,
+    Role,
+    Stage,
+)
+from domain.money import from_fen, to_fen
+from store.db import SessionFactory
+from store.models import (
+    GroupMembership,
+    HouseholdClaim,
+    LoanRecord,
+    ScheduledInstallment,
+    StaffUser,
+    Task,
+)
+
+T = TypeVar("T")
+
+_ATTEMPTS = 3
+
+
+class ClaimHouseholdInput(BaseModel):
+    loan_id: str
+    household_id: str
+    group_household_ids: list[str] = Field(default_factory=list)
+    applied_on: date
+    split_window_days: int = Field(ge=0)
+
+
+class ReleaseHouseholdInput(BaseModel):
+    loan_id: str
+    household_id: str
+
+
+class TaskSpec(BaseModel):
+    """An open human step as the workflow sees it; task_key is unique across loans."""
+
+    task_key: str = Field(max_length=120)
+    kind: str
+    role: Role
+    branch_code: str
+    due_date: date | None = None
+    min_approval_limit: Money | None = None
+    excluded_usernames: list[str] = Field(default_factory=list)
+
+
+class LoanProjection(BaseModel):
+    """A snapshot of the loan for the register; revision grows with every change."""
+
+    loan_id: str
+    revision: int
+    stage: Stage
+    branch_code: str
+    prefecture_code: str | None
+    officer_username: str
+    applicant_name: str
+    id_number_masked: str
+    phone_masked: str
+    household_id: str
+    village: str
+    purpose: Purpose
+    guarantee_type: GuaranteeType
+    repayment_method: RepaymentMethod
+    amount_requested: Money
+    amount_approved: Money | None
+    term_months: int
+    annual_rate: Decimal | None
+    policy_version: str
+    applied_at: datetime
+    decision_due: date | None
+    sla_breached: bool
+    decided_at: datetime | None
+    disbursed_at: datetime | None
+    maturity_date: date | None
+    outcome_reasons: list[Refusal] = Field(default_factory=list)
+    open_tasks: list[TaskSpec] = Field(default_factory=list)
+
+
+class StoreScheduleInput(BaseModel):
+    loan_id: str
+    installments: list[Installment]
+
+
+class LateTaskRecipientsInput(BaseModel):
+    loan_id: str
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    # Stored as UTC: SQLite drops the offset, so a +08:00 value would read back wrong.
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _fen_or_none(amount: Decimal | None) -> int | None:
+    return None if amount is None else to_fen(amount)
+
+
+class RegisterActivities:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction; a unique-key race re-reads and tries again."""
+        with self._sessions() as session:
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    result = work(session)
+                    session.commit()
+                    return result
+                except IntegrityError:
+                    session.rollback()
+                    if attempt == _ATTEMPTS:
+                        raise
+        raise AssertionError("unreachable")
+
+    @activity.defn
+    def claim_household(self, inp: ClaimHouseholdInput) -> HouseholdStanding:
+        """Claim the household (E-7) and its group (E-12); report recent applications (E-15)."""
+        return self._transaction(lambda session: self._claim(session, inp))
+
+    def _claim(self, session: Session, inp: ClaimHouseholdInput) -> HouseholdStanding:
+        standing = HouseholdStanding()
+        claim = session.get(HouseholdClaim, inp.household_id)
+        if claim is not None and claim.loan_id != inp.loan_id:
+            standing.claimed_by_other_loan = claim.loan_id  # rule E-7
+        elif claim is None:
+            session.add(HouseholdClaim(household_id=inp.household_id, loan_id=inp.loan_id))
+
+        members = sorted(set(inp.group_household_ids))
+        held = {
+            m.household_id: m.loan_id
+            for m in session.exec(
+                select(GroupMembership).where(col(GroupMembership.household_id).in_(members))
+            ).all()
+        }
+        standing.group_conflicts = [h for h in members if held.get(h, inp.loan_id) != inp.loan_id]
+        if not standing.group_conflicts and standing.claimed_by_other_loan is None:
+            for household_id in members:
+                if household_id not in held:  # rule E-12
+                    session.add(GroupMembership(household_id=household_id, loan_id=inp.loan_id))
+        session.flush()
+
+        # rule E-15: the household's other applications within the window, except those
+        # that ended without a loan (refused, rejected, withdrawn, lapsed).
+        window_start = datetime.combine(
+            inp.applied_on - timedelta(days=inp.split_window_days), time.min, UTC
+        )
+        window_end = datetime.combine(inp.applied_on + timedelta(days=1), time.min, UTC)
+        recent = session.exec(
+            select(LoanRecord.amount_requested_fen)
+            .where(
+                LoanRecord.household_id == inp.household_id,
+                LoanRecord.loan_id != inp.loan_id,
+                col(LoanRecord.applied_at) >= window_start,
+                col(LoanRecord.applied_at) < window_end,
+                col(LoanRecord.stage).not_in(sorted(s.value for s in TERMINAL_STAGES)),
+            )
+            .order_by(col(LoanRecord.applied_at), col(LoanRecord.loan_id))
+        ).all()
+        standing.recent_amounts = [from_fen(fen) for fen in recent]
+
+        # rule A-4: a household that has had a loan paid out is a returning customer.
+        standing.returning_customer = (
+            session.exec(
+                select(LoanRecord.loan_id).where(
+                    LoanRecord.household_id == inp.household_id,
+                    LoanRecord.loan_id != inp.loan_id,
+                    col(LoanRecord.disbursed_at).is_not(None),
+                )
+            ).first()
+            is not None
+        )
+        return standing
+
+    @activity.defn
+    def release_household(self, inp: ReleaseHouseholdInput) -> None:
+        """Free the household and its group, only where this loan holds them."""
+
+        def work(session: Session) -> None:
+            session.exec(
+                delete(HouseholdClaim).where(
+                    col(HouseholdClaim.household_id) == inp.household_id,
+                    col(HouseholdClaim.loan_id) == inp.loan_id,
+                )
+            )
+            session.exec(delete(GroupMembership).where(col(GroupMembership.loan_id) == inp.loan_id))
+
+        self._transaction(work)
+
+    @activity.defn
+    def project_loan(self, inp: LoanProjection) -> None:
+        """Write the loan's row and reconcile its open tasks; older revisions are ignored."""
+        self._transaction(lambda session: self._project(session, inp))
+
+    def _project(self, session: Session, inp: LoanProjection) -> None:
+        now = datetime.now(UTC)
+        row = session.get(LoanRecord, inp.loan_id)
+        if row is not None and inp.revision <= row.revision:
+            # A late retry of an older projection: the newer one already holds.
+            return
+        fields: dict[str, Any] = {
+            "revision": inp.revision,
+            "stage": inp.stage.value,
+            "branch_code": inp.branch_code,
+            "prefecture_code": inp.prefecture_code,
+            "officer_username": inp.officer_username,
+            "applicant_name": inp.applicant_name,
+            "id_number_masked": inp.id_number_masked,
+            "phone_masked": inp.phone_masked,
+            "household_id": inp.household_id,
+            "village": inp.village,
+            "purpose": inp.purpose.value,
+            "guarantee_type": inp.guarantee_type.value,
+            "repayment_method": inp.repayment_method.value,
+            "amount_requested_fen": to_fen(inp.amount_requested),
+            "amount_approved_fen": _fen_or_none(inp.amount_approved),
+            "term_months": inp.term_months,
+            "annual_rate": None if inp.annual_rate is None else str(inp.annual_rate),
+            "policy_version": inp.policy_version,
+            "applied_at": _utc(inp.applied_at),
+            "decision_due": inp.decision_due,
+            "sla_breached": inp.sla_breached,
+            "decided_at": _utc(inp.decided_at),
+            "disbursed_at": _utc(inp.disbursed_at),
+            "maturity_date": inp.maturity_date,
+            "outcome_reasons": [r.model_dump(mode="json") for r in inp.outcome_reasons],
+            "updated_at": now,
+        }
+        if row is None:
+            row = LoanRecord(loan_id=inp.loan_id, **fields)
+        else:
+            for name, value in fields.items():
+                setattr(row, name, value)
+        session.add(row)
+
+        wanted = {spec.task_key: spec for spec in inp.open_tasks}
+        existing = {
+            t.task_key: t
+            for t in session.exec(
+                select(Task).where(
+                    (col(Task.loan_id) == inp.loan_id) | col(Task.task_key).in_(list(wanted))
+                )
+            ).all()
+        }
+        for key, spec in wanted.items():
+            task = existing.get(key)
+            if task is None:
+                session.add(
+                    Task(
+                        task_key=key,
+                        loan_id=inp.loan_id,
+                        kind=spec.kind,
+                        role=spec.role.value,
+                        branch_code=spec.branch_code,
+                        min_approval_limit_fen=_fen_or_none(spec.min_approval_limit),
+                        excluded_usernames=list(spec.excluded_usernames),
+                        due_date=spec.due_date,
+                        status="open",
+                        created_at=now,
+                    )
+                )
+            elif task.status == "open":
+                # A moved deadline (extension) or a changed exclusion list shows at once.
+                task.due_date = spec.due_date
+                task.min_approval_limit_fen = _fen_or_none(spec.min_approval_limit)
+                task.excluded_usernames = list(spec.excluded_usernames)
+                session.add(task)
+            # A done task is never reopened, even if an old snapshot lists it.
+        for key, task in existing.items():
+            if task.loan_id == inp.loan_id and task.status == "open" and key not in wanted:
+                task.status = "done"
+                task.closed_at = now
+                session.add(task)
+        session.flush()
+
+    @activity.defn
+    def store_schedule(self, inp: StoreScheduleInput) -> None:
+        """Replace the loan's repayment schedule (C-4); storing it again changes nothing."""
+
+        def work(session: Session) -> None:
+            session.exec(
+                delete(ScheduledInstallment).where(col(ScheduledInstallment.loan_id) == inp.loan_id)
+            )
+            for inst in inp.installments:
+                session.add(
+                    ScheduledInstallment(
+                        loan_id=inp.loan_id,
+                        number=inst.number,
+                        due_date=inst.due_date,
+                        principal_fen=to_fen(inst.principal),
+                        interest_fen=to_fen(inst.interest),
+                        payment_fen=to_fen(inst.payment),
+                        remaining_principal_fen=to_fen(inst.remaining_principal),
+                        days=inst.days,
+                    )
+                )
+            session.flush()
+
+        self._transaction(work)
+
+    @activity.defn
+    def late_task_recipients(self, inp: LateTaskRecipientsInput) -> list[str]:
+        """Who to remind of the loan's late tasks: each owner, and the branch heads (rule A-4)."""
+        with self._sessions() as session:
+            loan = session.get(LoanRecord, inp.loan_id)
+            tasks = session.exec(
+                select(Task).where(Task.loan_id == inp.loan_id, Task.status == "open")
+            ).all()
+            # Without a register row yet, the heads of the tasks' branches stand in.
+            head_branches = (
+                {loan.branch_code} if loan is not None else {t.branch_code for t in tasks}
+            )
+            branches = head_branches | {t.branch_code for t in tasks}
+            staff = session.exec(
+                select(StaffUser).where(
+                    col(StaffUser.active).is_(True), col(StaffUser.branch_code).in_(branches)
+                )
+            ).all()
+
+        recipients: set[str] = set()
+        for task in tasks:
+            if task.claimed_by:
+                recipients.add(task.claimed_by)
+                continue
+            recipients.update(
+                u.username
+                for u in staff
+                if u.role == task.role
+                and u.branch_code == task.branch_code
+                and u.username not in task.excluded_usernames
+                and (
+                    task.min_approval_limit_fen is None
+                    or (u.approval_limit_fen or 0) >= task.min_approval_limit_fen
+                )
+            )
+        recipients.update(
+            u.username
+            for u in staff
+            if u.role == Role.BRANCH_HEAD.value and u.branch_code in head_branches
+        )
+        return sorted(recipients)

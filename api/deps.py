@@ -1,0 +1,100 @@
+"""Dependencies as type aliases (house style 12): declare ``session: SessionDep`` in a route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.errors import ApiError
+from api.security import decode_access_token
+from api.services.users import actor_for, get_active_user
+from api.temporal import TemporalConnection
+from domain.loan import Actor, Role
+from settings import Settings
+from store.models import StaffUser
+
+_BEARER = {"WWW-Authenticate": "Bearer"}
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def _session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def _temporal(request: Request) -> TemporalConnection:
+    return request.app.state.temporal
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[Engine, Depends(_engine)]
+SessionDep = Annotated[Session, Depends(_session)]
+TemporalConnectionDep = Annotated[TemporalConnection, Depends(_temporal)]
+
+
+async def _temporal_client(temporal: TemporalConnectionDep) -> Client:
+    return await temporal.client()
+
+
+TemporalClientDep = Annotated[Client, Depends(_temporal_client)]
+
+
+def _current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> StaffUser:
+    if not token:
+        raise ApiError(401, "not authenticated", headers=_BEARER)
+    try:
+        username = decode_access_token(token, settings)
+    except jwt.InvalidTokenError:
+        raise ApiError(401, "invalid or expired token", headers=_BEARER) from None
+    user = get_active_user(session, username)
+    if user is None:
+        raise ApiError(401, "unknown or inactive user", headers=_BEARER)
+    return user
+
+
+CurrentUser = Annotated[StaffUser, Depends(_current_user)]
+
+
+def _current_actor(user: CurrentUser) -> Actor:
+    return actor_for(user)
+
+
+CurrentActor = Annotated[Actor, Depends(_current_actor)]
+
+
+def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
+    """A dependency giving the actor, or 403 unless their role is one of ``roles``.
+
+    ``actor: Annotated[Actor, Depends(require_roles(Role.APPROVER))]``, or in a route's
+    ``dependencies=[...]``.
+    """
+    if not roles:
+        raise ValueError("require_roles needs at least one role")
+    allowed = ", ".join(role.value for role in roles)
+
+    def check_role(actor: CurrentActor) -> Actor:
+        if actor.role not in roles:
+            raise ApiError(403, f"only {allowed} may do this; your role is {actor.role.value}")
+        return actor
+
+    return check_role

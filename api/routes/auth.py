@@ -1,0 +1,59 @@
+"""Sign-in (OAuth2 password flow) and the signed-in user's profile."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.errors import ApiError
+from api.security import create_access_token
+from api.services.users import authenticate
+from domain.loan import Role, Tier
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class Me(BaseModel):
+    username: str
+    full_name: str
+    role: Role
+    branch: str
+    tier: Tier | None
+    approval_limit: Decimal | None
+
+
+# Sync routes: password hashing and the session are blocking, so they run in the threadpool.
+@router.post("/token", summary="Sign in with username and password")
+def issue_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Token:
+    user = authenticate(session, form.username, form.password)
+    if user is None:
+        raise ApiError(
+            401, "incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return Token(access_token=create_access_token(user.username, settings))
+
+
+@router.get("/me", summary="The signed-in user")
+def me(actor: CurrentActor) -> Me:
+    return Me(
+        username=actor.username,
+        full_name=actor.name,
+        role=actor.role,
+        branch=actor.branch,
+        tier=actor.tier,
+        approval_limit=actor.approval_limit,
+    )

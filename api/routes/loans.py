@@ -1,0 +1,245 @@
+"""Loans: apply, the register (台账), each human step, and what the loan has produced."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentActor, SessionDep, TemporalClientDep, require_roles
+from api.schemas import (
+    AuditEvent,
+    InstallmentView,
+    LoanCreated,
+    LoanDetail,
+    LoanSummary,
+    NotificationView,
+)
+from api.services import audit, loans, records
+from domain.loan import (
+    Actor,
+    ContractSigning,
+    Decision,
+    InvestigationReport,
+    LoanApplication,
+    Material,
+    Review,
+    Role,
+)
+from workflows.loan import LoanWorkflow
+from workflows.messages import (
+    ConfirmAsBranchHead,
+    DecideLoan,
+    LoanStatus,
+    SignContract,
+    SubmitInvestigation,
+    SubmitReview,
+    SupplyMaterials,
+    WithdrawApplication,
+)
+
+router = APIRouter(prefix="/loans", tags=["loans"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=100,
+        description="Resubmitting a step with the same key returns the first result, once.",
+    ),
+]
+Officer = Annotated[Actor, Depends(require_roles(Role.LOAN_OFFICER))]
+
+
+class MaterialsBody(BaseModel):
+    materials: list[Material] = Field(min_length=1)
+
+
+class WithdrawalBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=LoanCreated)
+async def apply_for_loan(
+    app: LoanApplication,
+    request: Request,
+    officer: Officer,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> LoanCreated:
+    """Take a household's application (借款申请); the loan officer is the one signed in."""
+    return await loans.apply_for_loan(session, client, request.app.state.policy, officer, app)
+
+
+@router.get("", response_model=list[LoanSummary])
+def list_loans(
+    actor: CurrentActor,
+    session: SessionDep,
+    stage: str | None = None,
+    branch: str | None = None,
+    officer: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[LoanSummary]:
+    """The loan register (贷款台账), masked (H-3), limited to the branches the actor may see."""
+    return loans.list_loans(
+        session, actor, stage=stage, branch=branch, officer=officer, limit=limit, offset=offset
+    )
+
+
+@router.get("/{loan_id}", response_model=LoanDetail)
+async def get_loan(
+    loan_id: str, actor: CurrentActor, session: SessionDep, client: TemporalClientDep
+) -> LoanDetail:
+    return await loans.loan_detail(session, client, actor, loan_id)
+
+
+@router.post("/{loan_id}/materials", response_model=LoanStatus)
+async def supply_materials(
+    loan_id: str,
+    body: MaterialsBody,
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """E-13: hand in missing materials."""
+    step = SupplyMaterials(actor=actor, materials=body.materials)
+    return await loans.perform_step(
+        session, client, actor, loan_id, LoanWorkflow.supply_materials, step, idempotency_key
+    )
+
+
+@router.post("/{loan_id}/investigations", response_model=LoanStatus)
+async def submit_investigation(
+    loan_id: str,
+    report: InvestigationReport,
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """I-1..I-3: one officer's on-site investigation report; the two stay blind to each other."""
+    step = SubmitInvestigation(
+        actor=actor,
+        report=report,
+        task_key=loans.investigation_task_key(session, actor, loan_id),
+    )
+    return await loans.perform_step(
+        session, client, actor, loan_id, LoanWorkflow.submit_investigation, step, idempotency_key
+    )
+
+
+@router.post("/{loan_id}/review", response_model=LoanStatus)
+async def review_loan(
+    loan_id: str,
+    review: Review,
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """A-2: the reviewer's opinion, at the county or the prefecture."""
+    step = SubmitReview(actor=actor, review=review)
+    return await loans.perform_step(
+        session, client, actor, loan_id, LoanWorkflow.review_loan, step, idempotency_key
+    )
+
+
+@router.post("/{loan_id}/branch-confirmation", response_model=LoanStatus)
+async def confirm_as_branch_head(
+    loan_id: str,
+    review: Review,
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """A-2: the branch head confirms a loan above the county limit."""
+    step = ConfirmAsBranchHead(actor=actor, review=review)
+    return await loans.perform_step(
+        session, client, actor, loan_id, LoanWorkflow.confirm_as_branch_head, step, idempotency_key
+    )
+
+
+@router.post("/{loan_id}/decision", response_model=LoanStatus)
+async def decide_loan(
+    loan_id: str,
+    decision: Decision,
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """A-3: approve (perhaps less, with conditions), return to investigation, or reject."""
+    step = DecideLoan(actor=actor, decision=decision)
+    return await loans.perform_step(
+        session, client, actor, loan_id, LoanWorkflow.decide_loan, step, idempotency_key
+    )
+
+
+@router.post("/{loan_id}/contract", response_model=LoanStatus)
+async def sign_contract(
+    loan_id: str,
+    signing: ContractSigning,
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """C-1/C-2: contracts signed and conditions met; the loan is then disbursed."""
+    step = SignContract(actor=actor, signing=signing)
+    return await loans.perform_step(
+        session, client, actor, loan_id, LoanWorkflow.sign_contract, step, idempotency_key
+    )
+
+
+@router.post("/{loan_id}/withdrawal", response_model=LoanStatus)
+async def withdraw_application(
+    loan_id: str,
+    body: WithdrawalBody,
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """The borrower withdraws before disbursement; the loan officer records it."""
+    step = WithdrawApplication(actor=actor, reason=body.reason)
+    return await loans.perform_step(
+        session, client, actor, loan_id, LoanWorkflow.withdraw_application, step, idempotency_key
+    )
+
+
+@router.get("/{loan_id}/schedule", response_model=list[InstallmentView])
+def get_schedule(loan_id: str, actor: CurrentActor, session: SessionDep) -> list[InstallmentView]:
+    """C-4: the repayment schedule fixed at disbursement."""
+    loans.get_loan_record(session, actor, loan_id)
+    return records.schedule(session, loan_id)
+
+
+@router.get("/{loan_id}/ledger", response_model=list[records.LedgerEntryView])
+def get_ledger(
+    loan_id: str, actor: CurrentActor, session: SessionDep, request: Request
+) -> list[records.LedgerEntryView]:
+    """C-3: the loan's journal entries."""
+    loans.get_loan_record(session, actor, loan_id)
+    return records.ledger_entries(request.app.state.sessions, loan_id)
+
+
+@router.get("/{loan_id}/notifications", response_model=list[NotificationView])
+def get_notifications(
+    loan_id: str, actor: CurrentActor, session: SessionDep
+) -> list[NotificationView]:
+    """What was sent about the loan (SMS outbox, staff reminders); recipients masked (H-3)."""
+    loans.get_loan_record(session, actor, loan_id)
+    return records.notifications(session, loan_id=loan_id)
+
+
+@router.get("/{loan_id}/audit", response_model=list[AuditEvent])
+async def get_audit_trail(
+    loan_id: str, actor: CurrentActor, session: SessionDep, client: TemporalClientDep
+) -> list[AuditEvent]:
+    """H-2: every human step with actor, time, decision, comment and policy version."""
+    loans.get_loan_record(session, actor, loan_id)
+    return await audit.audit_trail(client, loan_id)

@@ -1,0 +1,109 @@
+"""What the API returns: public views of the read models (no table row leaves the API as is)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.loan import Stage
+from workflows.messages import LoanStatus
+
+
+class LoanCreated(BaseModel):
+    loan_id: str
+    workflow_id: str
+    policy_version: str
+    stage: Stage
+
+
+class LoanSummary(BaseModel):
+    """A line of the loan register (台账); personal numbers masked (H-3)."""
+
+    loan_id: str
+    stage: str
+    branch_code: str
+    officer: str
+    applicant_name: str
+    id_number: str
+    phone: str
+    village: str
+    purpose: str
+    guarantee_type: str
+    repayment_method: str
+    amount_requested: Decimal
+    amount_approved: Decimal | None
+    term_months: int
+    annual_rate: Decimal | None
+    policy_version: str
+    applied_at: datetime
+    decision_due: date | None
+    sla_breached: bool
+    decided_at: datetime | None
+    disbursed_at: datetime | None
+    maturity_date: date | None
+    outcome_reasons: list[dict[str, Any]]
+
+
+class LoanDetail(BaseModel):
+    register: LoanSummary
+    workflow: LoanStatus
+
+
+class TaskView(BaseModel):
+    """A task in someone's inbox (待办)."""
+
+    id: int
+    task_key: str
+    loan_id: str
+    kind: str
+    role: str
+    branch_code: str
+    claimed_by: str | None
+    status: str
+    due_date: date | None
+    overdue: bool
+    created_at: datetime
+    applicant_name: str
+    amount_requested: Decimal
+    stage: str
+    step_endpoint: str
+
+
+class InstallmentView(BaseModel):
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    payment: Decimal
+    remaining_principal: Decimal
+    days: int
+
+
+class NotificationView(BaseModel):
+    id: int
+    loan_id: str | None
+    channel: str
+    recipient: str
+    template: str
+    body: str
+    status: str
+    created_at: datetime
+
+
+class AuditEvent(BaseModel):
+    """One entry of a loan's audit trail, read from its workflow history (H-2)."""
+
+    event_id: int
+    time: datetime
+    kind: str
+    step: str
+    actor: str | None = None
+    role: str | None = None
+    decision: str | None = None
+    comment: str | None = None
+    policy_version: str
+    accepted: bool = True
+    details: dict[str, Any] = Field(default_factory=dict)

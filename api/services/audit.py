@@ -1,0 +1,148 @@
+"""The audit trail (H-2), read from the loan's workflow history: the evidence nobody edits.
+
+Every accepted human step carries its actor (from the token), its decision and its
+comment; the policy version comes from the workflow's start. Refused steps never
+reach the history: a validator's refusal changes nothing, so there is nothing to audit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+from api.errors import ApiError
+from api.schemas import AuditEvent
+from domain.ids import mask_pii
+from workflows.messages import workflow_id_for
+
+# Outside effects worth showing next to the human steps.
+AUTOMATIC_STEPS = {
+    "fetch_credit_report": "credit report pulled (I-4)",
+    "post_disbursement": "disbursement posted to the ledger (C-3)",
+    "store_schedule": "repayment schedule fixed (C-4)",
+    "send_sms": "SMS to the borrower",
+    "notify_staff": "staff reminded (A-4)",
+}
+
+
+def _step_summary(name: str, arg: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(decision, comment, details) of one human step's input."""
+    if name == "submit_investigation":
+        report = arg["report"]
+        details = {k: report.get(k) for k in ("amount", "term_months", "annual_rate")}
+        return report["recommendation"], report.get("comment") or None, details
+    if name in ("review_loan", "confirm_as_branch_head"):
+        return arg["review"]["outcome"], arg["review"]["comment"], {}
+    if name == "decide_loan":
+        decision = arg["decision"]
+        details = {
+            k: decision.get(k) for k in ("amount", "term_months", "annual_rate", "conditions")
+        }
+        return decision["outcome"], decision.get("reason") or None, details
+    if name == "sign_contract":
+        signing = arg["signing"]
+        return "signed", signing["contract_number"], {"signed_on": signing["signed_on"]}
+    if name == "supply_materials":
+        return "materials supplied", ", ".join(arg["materials"]), {}
+    if name == "withdraw_application":
+        return "withdrawn", arg["reason"], {}
+    return None, None, {}
+
+
+def _time(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime(tzinfo=UTC)
+
+
+async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
+    handle = client.get_workflow_handle(workflow_id_for(loan_id))
+    events: list[AuditEvent] = []
+    policy_version = ""
+    updates: dict[str, AuditEvent] = {}
+    activities: dict[int, str] = {}
+    try:
+        history = [e async for e in handle.fetch_history_events()]
+    except Exception as exc:  # the register knows the loan but its history is gone
+        raise ApiError(404, f"no workflow history for loan {loan_id}") from exc
+    for event in history:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes
+            (start,) = await client.data_converter.decode(attrs.input.payloads)
+            policy_version = start["policy"]["version"]
+            events.append(
+                AuditEvent(
+                    event_id=event.event_id,
+                    time=_time(event),
+                    kind="application",
+                    step="apply_for_loan",
+                    actor=start["officer"]["username"],
+                    role=start["officer"]["role"],
+                    decision="received",
+                    policy_version=policy_version,
+                    details={
+                        "amount": start["application"]["amount"],
+                        "term_months": start["application"]["term_months"],
+                        "purpose": start["application"]["purpose"],
+                    },
+                )
+            )
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            attrs = event.workflow_execution_update_accepted_event_attributes
+            request = attrs.accepted_request
+            (arg,) = await client.data_converter.decode(request.input.args.payloads)
+            decision, comment, details = _step_summary(request.input.name, arg)
+            entry = AuditEvent(
+                event_id=event.event_id,
+                time=_time(event),
+                kind="human_step",
+                step=request.input.name,
+                actor=arg["actor"]["username"],
+                role=arg["actor"]["role"],
+                decision=decision,
+                comment=mask_pii(comment) if comment else None,
+                policy_version=policy_version,
+                details=details,
+            )
+            updates[request.meta.update_id] = entry
+            events.append(entry)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            attrs = event.workflow_execution_update_completed_event_attributes
+            accepted = updates.get(attrs.meta.update_id)
+            if accepted is not None and attrs.outcome.HasField("failure"):
+                accepted.accepted = False
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            activities[event.event_id] = name
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
+            name = activities.get(scheduled, "")
+            if name in AUTOMATIC_STEPS:
+                events.append(
+                    AuditEvent(
+                        event_id=event.event_id,
+                        time=_time(event),
+                        kind="automatic",
+                        step=name,
+                        decision=AUTOMATIC_STEPS[name],
+                        policy_version=policy_version,
+                    )
+                )
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            attrs = event.workflow_execution_completed_event_attributes
+            (outcome,) = await client.data_converter.decode(attrs.result.payloads)
+            events.append(
+                AuditEvent(
+                    event_id=event.event_id,
+                    time=_time(event),
+                    kind="outcome",
+                    step="loan_closed",
+                    decision=outcome["stage"],
+                    comment="; ".join(r["message"] for r in outcome["reasons"]) or None,
+                    policy_version=policy_version,
+                )
+            )
+    return events

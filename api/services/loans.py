@@ -1,0 +1,242 @@
+"""Loans: take applications, pass human steps to the loan's workflow, read the register.
+
+Routes stay thin; everything they do is here. Refusals from the workflow come back
+as ``RuleViolation`` so ``api/errors.py`` gives them their status and rule ID.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from sqlmodel import Session, col, select
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from api.schemas import LoanCreated, LoanDetail, LoanSummary
+from api.services.users import branch_prefecture
+from domain.eligibility import check_application
+from domain.errors import Refusal, RuleViolation, ViolationKind, violation
+from domain.loan import TERMINAL_STAGES, Actor, LoanApplication, Role, Stage, Tier
+from domain.money import from_fen
+from domain.policy import Policy
+from store.models import Branch, HouseholdClaim, LoanRecord, Task
+from workflows import TASK_QUEUE
+from workflows.loan import LoanWorkflow
+from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
+from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
+
+CHINA = timezone(timedelta(hours=8))
+# Who may see every branch's loans; everyone else sees their branch (or their prefecture's).
+ALL_BRANCHES_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
+
+
+def new_loan_id(now: datetime) -> str:
+    return f"LN{now.astimezone(CHINA):%Y%m%d}{secrets.token_hex(4).upper()}"
+
+
+async def apply_for_loan(
+    session: Session, client: Client, policy: Policy, officer: Actor, app: LoanApplication
+) -> LoanCreated:
+    """Checks what can be checked at the edge, then starts the loan's workflow."""
+    now = datetime.now(UTC)
+    refusals = check_application(app, policy, now.astimezone(CHINA).date())
+    if refusals:
+        raise RuleViolation(refusals)
+    claim = session.get(HouseholdClaim, app.applicant.household_id)
+    if claim is not None:  # the workflow re-checks atomically (E-7); this answers at once
+        raise violation(
+            "E-7",
+            f"household {app.applicant.household_id} already has an open application or loan "
+            f"({claim.loan_id}); one member per household at a time",
+            field="applicant.household_id",
+        )
+    loan_id = new_loan_id(now)
+    await client.start_workflow(
+        LoanWorkflow.run,
+        ApplyForLoan(
+            loan_id=loan_id,
+            application=app,
+            branch_code=officer.branch,
+            prefecture_code=branch_prefecture(session, officer.branch),
+            officer=officer,
+            applied_at=now,
+            policy=policy,
+        ),
+        id=workflow_id_for(loan_id),
+        task_queue=TASK_QUEUE,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                LOAN_STAGE.value_set(Stage.APPLIED.value),
+                LOAN_BRANCH.value_set(officer.branch),
+                LOAN_OFFICER.value_set(officer.username),
+                PENDING_ROLE.value_set(""),
+            ]
+        ),
+    )
+    return LoanCreated(
+        loan_id=loan_id,
+        workflow_id=workflow_id_for(loan_id),
+        policy_version=policy.version,
+        stage=Stage.APPLIED,
+    )
+
+
+def visible_branches(session: Session, actor: Actor) -> set[str] | None:
+    """The branches whose loans the actor may see; None means all of them."""
+    if actor.role in ALL_BRANCHES_ROLES:
+        return None
+    if actor.tier is Tier.PREFECTURE or branch_prefecture(session, actor.branch) == actor.branch:
+        children = session.exec(select(Branch.code).where(Branch.parent_code == actor.branch))
+        return {actor.branch, *children}
+    return {actor.branch}
+
+
+def get_loan_record(session: Session, actor: Actor, loan_id: str) -> LoanRecord:
+    """The register row, 404 when unknown, 403 when it belongs to a branch the actor can't see."""
+    record = session.get(LoanRecord, loan_id)
+    if record is None:
+        raise ApiError(404, f"no loan {loan_id}", field="loan_id")
+    branches = visible_branches(session, actor)
+    if branches is not None and record.branch_code not in branches:
+        raise ApiError(403, f"loan {loan_id} belongs to branch {record.branch_code}")
+    return record
+
+
+def list_loans(
+    session: Session,
+    actor: Actor,
+    *,
+    stage: str | None = None,
+    branch: str | None = None,
+    officer: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[LoanSummary]:
+    query = select(LoanRecord)
+    branches = visible_branches(session, actor)
+    if branches is not None:
+        query = query.where(col(LoanRecord.branch_code).in_(branches))
+    if stage:
+        query = query.where(LoanRecord.stage == stage)
+    if branch:
+        query = query.where(LoanRecord.branch_code == branch)
+    if officer:
+        query = query.where(LoanRecord.officer_username == officer)
+    query = query.order_by(col(LoanRecord.applied_at).desc()).offset(offset).limit(limit)
+    return [summary(r) for r in session.exec(query)]
+
+
+def summary(record: LoanRecord) -> LoanSummary:
+    return LoanSummary(
+        loan_id=record.loan_id,
+        stage=record.stage,
+        branch_code=record.branch_code,
+        officer=record.officer_username,
+        applicant_name=record.applicant_name,
+        id_number=record.id_number_masked,
+        phone=record.phone_masked,
+        village=record.village,
+        purpose=record.purpose,
+        guarantee_type=record.guarantee_type,
+        repayment_method=record.repayment_method,
+        amount_requested=from_fen(record.amount_requested_fen),
+        amount_approved=from_fen(record.amount_approved_fen)
+        if record.amount_approved_fen is not None
+        else None,
+        term_months=record.term_months,
+        annual_rate=record.annual_rate,
+        policy_version=record.policy_version,
+        applied_at=record.applied_at,
+        decision_due=record.decision_due,
+        sla_breached=record.sla_breached,
+        decided_at=record.decided_at,
+        disbursed_at=record.disbursed_at,
+        maturity_date=record.maturity_date,
+        outcome_reasons=record.outcome_reasons,
+    )
+
+
+async def loan_detail(session: Session, client: Client, actor: Actor, loan_id: str) -> LoanDetail:
+    record = get_loan_record(session, actor, loan_id)
+    status = await _handle(client, loan_id).query(LoanWorkflow.status)
+    return LoanDetail(register=summary(record), workflow=status)
+
+
+def _handle(client: Client, loan_id: str) -> WorkflowHandle[LoanWorkflow, Any]:
+    return client.get_workflow_handle_for(LoanWorkflow.run, workflow_id_for(loan_id))
+
+
+async def perform_step(
+    session: Session,
+    client: Client,
+    actor: Actor,
+    loan_id: str,
+    update: Any,
+    step_input: Any,
+    idempotency_key: str | None = None,
+) -> LoanStatus:
+    """Sends one human step to the loan's workflow; its validator decides, nothing else."""
+    record = get_loan_record(session, actor, loan_id)
+    stage = Stage(record.stage)
+    if stage in TERMINAL_STAGES:
+        rule = "C-1" if stage is Stage.LAPSED else "A-3"
+        raise violation(rule, f"loan {loan_id} has ended in stage '{stage.value}'")
+    _check_claim(session, actor, loan_id)
+    try:
+        result: LoanStatus = await _handle(client, loan_id).execute_update(
+            update, step_input, id=_update_id(actor, idempotency_key)
+        )
+    except WorkflowUpdateFailedError as failed:
+        raise _as_violation(failed) from None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, f"loan {loan_id} is no longer accepting steps") from None
+        raise
+    return result
+
+
+def _update_id(actor: Actor, idempotency_key: str | None) -> str | None:
+    """A client's Idempotency-Key makes a resubmitted step return the first result (one effect)."""
+    return f"{actor.username}:{idempotency_key}" if idempotency_key else None
+
+
+def _check_claim(session: Session, actor: Actor, loan_id: str) -> None:
+    """A task someone has claimed is theirs to complete (the inbox's promise)."""
+    mine = session.exec(
+        select(Task).where(Task.loan_id == loan_id, Task.status == "open", Task.role == actor.role)
+    ).all()
+    if mine and all(t.claimed_by not in (None, actor.username) for t in mine):
+        raise ApiError(409, f"the task for this step is claimed by {mine[0].claimed_by}")
+
+
+def investigation_task_key(session: Session, actor: Actor, loan_id: str) -> str | None:
+    """The investigation task the officer claimed, so their report closes that very task."""
+    task = session.exec(
+        select(Task).where(
+            Task.loan_id == loan_id,
+            Task.status == "open",
+            Task.kind == "investigate",
+            Task.claimed_by == actor.username,
+        )
+    ).first()
+    return task.task_key if task else None
+
+
+def _as_violation(failed: WorkflowUpdateFailedError) -> Exception:
+    cause = failed.cause
+    if isinstance(cause, ApplicationError) and cause.type == "RuleViolation" and cause.details:
+        details: dict[str, Any] = dict(cause.details[0])
+        return RuleViolation([Refusal.model_validate(r) for r in details["refusals"]])
+    if isinstance(cause, ApplicationError):
+        return violation("H-2", cause.message, ViolationKind.CONFLICT)
+    return failed

@@ -1,0 +1,119 @@
+"""The repayment schedule (还款计划), rules P-1, E-14 and C-4.
+
+Interest accrues on outstanding principal by actual days at annual rate / basis
+(P-1). Every figure is a Decimal rounded half up to the cent; the principals
+add up to the loan exactly and every line's payment is principal + interest.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+from decimal import Decimal
+
+from domain.loan import Installment, RepaymentMethod
+from domain.money import to_cents
+
+ZERO = Decimal("0.00")
+
+
+def add_months(start: date, months: int) -> date:
+    """Same day of the month ``months`` later, clamped to the month's end.
+
+    Always anchored on ``start``: 01-31 + 1 -> 02-28 (or 29), + 2 -> 03-31.
+    """
+    year, month0 = divmod(start.month - 1 + months, 12)
+    year += start.year
+    last_day = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(start.day, last_day))
+
+
+def maturity_date(start: date, term_months: int) -> date:
+    """The final due date (到期日)."""
+    return add_months(start, term_months)
+
+
+def period_interest(principal: Decimal, annual_rate: Decimal, days: int, basis: int) -> Decimal:
+    """Interest for ``days`` on ``principal`` (rule P-1: daily rate = annual / basis)."""
+    return to_cents(principal * annual_rate * days / basis)
+
+
+def build_schedule(
+    principal: Decimal,
+    annual_rate: Decimal,
+    term_months: int,
+    method: RepaymentMethod,
+    start: date,
+    basis: int = 360,
+) -> list[Installment]:
+    """The schedule fixed at disbursement (rule C-4) for one of the E-14 methods."""
+    if principal <= 0 or principal != to_cents(principal):
+        raise ValueError(f"principal must be a positive amount in cents, got {principal}")
+    if term_months < 1:
+        raise ValueError(f"term must be at least 1 month, got {term_months}")
+    if annual_rate < 0:
+        raise ValueError(f"annual rate must not be negative, got {annual_rate}")
+    if basis < 1:
+        raise ValueError(f"day-count basis must be positive, got {basis}")
+
+    due_dates = _due_dates(start, term_months, method)
+    periods = len(due_dates)
+    level = level_payment(principal, annual_rate, periods)  # 等额本息
+    share = to_cents(principal / periods)  # 等额本金
+
+    lines: list[Installment] = []
+    outstanding = principal
+    previous = start
+    for number, due in enumerate(due_dates, start=1):
+        days = (due - previous).days
+        interest = period_interest(outstanding, annual_rate, days, basis)
+        if number == periods:
+            paid = outstanding  # the last line absorbs every rounding difference
+        elif method is RepaymentMethod.EQUAL_INSTALLMENT:
+            paid = min(max(level - interest, ZERO), outstanding)
+        elif method is RepaymentMethod.EQUAL_PRINCIPAL:
+            paid = min(share, outstanding)
+        else:
+            paid = ZERO  # interest only until maturity
+        outstanding -= paid
+        lines.append(
+            Installment(
+                number=number,
+                due_date=due,
+                principal=to_cents(paid),
+                interest=interest,
+                payment=to_cents(paid + interest),
+                remaining_principal=to_cents(outstanding),
+                days=days,
+            )
+        )
+        previous = due
+    return lines
+
+
+def schedule_totals(installments: list[Installment]) -> tuple[Decimal, Decimal, Decimal]:
+    """Total principal, interest and payment of a schedule."""
+    principal = sum((i.principal for i in installments), ZERO)
+    interest = sum((i.interest for i in installments), ZERO)
+    payment = sum((i.payment for i in installments), ZERO)
+    return principal, interest, payment
+
+
+def _due_dates(start: date, term_months: int, method: RepaymentMethod) -> list[date]:
+    if method is RepaymentMethod.LUMP_SUM:
+        months = [term_months]
+    elif method is RepaymentMethod.INTEREST_QUARTERLY:
+        # Every quarter from the start; the last period runs to maturity and may be shorter.
+        months = [*range(3, term_months, 3), term_months]
+    else:
+        months = list(range(1, term_months + 1))
+    return [add_months(start, m) for m in months]
+
+
+def level_payment(principal: Decimal, annual_rate: Decimal, periods: int) -> Decimal:
+    """等额本息 payment A = P·r·(1+r)^n / ((1+r)^n − 1), r = annual / 12, to the cent."""
+    if annual_rate == 0:
+        return to_cents(principal / periods)
+    r = annual_rate / 12
+    growth = (1 + r) ** periods
+    return to_cents(principal * r * growth / (growth - 1))

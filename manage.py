@@ -1,0 +1,238 @@
+"""loanflow's command line: run the whole service, or one piece of it.
+
+python manage.py run                         # dev server + worker + API (the README's run command)
+python manage.py migrate                     # apply Alembic migrations to LOANFLOW_DATABASE_URL
+python manage.py seed                        # development branches and staff
+python manage.py check-policy [FILE]         # validate a policy file
+python manage.py register-search-attributes  # once, on an existing Temporal cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+
+from domain.policy import Policy, PolicyFileError, load_policy
+from settings import Settings, bundled_binary, get_settings
+from workflows.search_attributes import ALL_KEYS
+
+
+def check_policy(path: Path) -> Policy:
+    try:
+        policy = load_policy(path)
+    except PolicyFileError as exc:
+        raise SystemExit(f"loanflow: {exc}") from exc
+    print(f"policy {policy.version} ({policy.institution}) from {path}: ok")
+    return policy
+
+
+def migrate(settings: Settings) -> None:
+    from store.migrate import upgrade_database
+
+    upgrade_database(settings.database_url)
+    print(f"database migrated: {_safe_url(settings.database_url)}")
+
+
+def seed(settings: Settings) -> None:
+    from api.services.users import seed_development_data
+    from store.db import make_engine, session_factory
+
+    engine = make_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        users = seed_development_data(session)
+    engine.dispose()
+    print("development staff:")
+    for user in users:
+        limit = f", limit {user.limit} yuan" if user.limit else ""
+        print(
+            f"  {user.username:<14} {user.role:<18} {user.branch}{limit}  password: {user.password}"
+        )
+
+
+async def register_search_attributes(settings: Settings) -> None:
+    """Idempotent: adds the loan search attributes a cluster does not have yet."""
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+    )
+    wanted = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in ALL_KEYS
+        if key.name not in existing.custom_attributes
+    }
+    if wanted:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=settings.temporal_namespace, search_attributes=wanted
+            )
+        )
+    print(f"search attributes registered: {', '.join(k.name for k in ALL_KEYS)}")
+
+
+def run(settings: Settings) -> int:
+    """Everything with embedded defaults; Ctrl-C stops all of it, the newest part first."""
+    check_policy(settings.policy_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings)
+    if settings.environment == "development":
+        seed(settings)
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    host, port = _host_port(settings.temporal_address)
+    if settings.embedded_temporal:
+        cmd = [
+            str(bundled_binary("temporal")),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(settings.data_dir / "temporal.db"),
+            "--ip",
+            host if host != "localhost" else "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(settings.temporal_ui_port),
+            "--namespace",
+            settings.temporal_namespace,
+            "--log-level",
+            "warn",
+        ]
+        for key in ALL_KEYS:
+            cmd += ["--search-attribute", f"{key.name}=Keyword"]
+        children.append(("temporal", subprocess.Popen(cmd)))
+    try:
+        _wait_for_port(host, port, timeout=60)
+        if not settings.embedded_temporal:
+            asyncio.run(register_search_attributes(settings))
+        children.append(("worker", subprocess.Popen([sys.executable, "worker.py"])))
+        children.append(
+            (
+                "api",
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "api.main:create_app",
+                        "--factory",
+                        "--host",
+                        settings.api_host,
+                        "--port",
+                        str(settings.api_port),
+                    ]
+                ),
+            )
+        )
+        _wait_for_port(settings.api_host, settings.api_port, timeout=60)
+        print()
+        print(f"  loanflow API      {settings.api_url}")
+        print(f"  API docs          {settings.api_url}/docs")
+        if settings.embedded_temporal:
+            print(f"  Temporal UI       {settings.temporal_ui_url}")
+        namespace = settings.temporal_namespace
+        print(f"  Temporal          {settings.temporal_address} (namespace {namespace})")
+        print(f"  read model        {_safe_url(settings.database_url)}")
+        print("  Ctrl-C stops everything.")
+        return _supervise(children)
+    finally:
+        _stop(children)
+
+
+def _supervise(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stopping:
+        for name, proc in children:
+            if proc.poll() is not None:
+                print(
+                    f"loanflow: {name} exited with code {proc.returncode}; stopping",
+                    file=sys.stderr,
+                )
+                return 1
+        time.sleep(0.5)
+    print("\nloanflow: stopping")
+    return 0
+
+
+def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for name, proc in reversed(children):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                print(f"loanflow: {name} did not stop in time; killing it", file=sys.stderr)
+                proc.kill()
+                proc.wait()
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "localhost", int(port)
+
+
+def _wait_for_port(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"loanflow: nothing answered on {host}:{port} within {timeout:.0f}s")
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="Temporal dev server + worker + API with embedded defaults")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("seed", help="create development branches and staff")
+    policy = sub.add_parser("check-policy", help="validate a policy file")
+    policy.add_argument("file", nargs="?", type=Path)
+    sub.add_parser("register-search-attributes", help="add the loan search attributes to a cluster")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "run":
+        return run(settings)
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "seed":
+        seed(settings)
+    elif args.command == "check-policy":
+        check_policy(args.file or settings.policy_file)
+    elif args.command == "register-search-attributes":
+        asyncio.run(register_search_attributes(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

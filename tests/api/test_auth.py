@@ -1,0 +1,181 @@
+"""Sign-in, tokens and role checks through HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import jwt
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from httpx import AsyncClient, Response
+from sqlmodel import select
+
+from api.deps import require_roles
+from api.security import ALGORITHM, create_access_token, decode_access_token
+from api.services.users import DEV_PASSWORD
+from domain.loan import Actor, Role
+from settings import Settings
+from store.models import StaffUser
+from tests.api.conftest import Login
+
+pytestmark = pytest.mark.usefixtures("seeded_users")
+
+
+async def _token(http: AsyncClient, username: str, password: str) -> Response:
+    return await http.post("/auth/token", data={"username": username, "password": password})
+
+
+async def test_right_password_gets_a_bearer_token(
+    http: AsyncClient, api_settings: Settings
+) -> None:
+    response = await _token(http, "officer1", DEV_PASSWORD)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert decode_access_token(body["access_token"], api_settings) == "officer1"
+
+
+@pytest.mark.parametrize("username", ["officer1", "nobody"])
+async def test_wrong_password_and_unknown_user_get_the_same_401(
+    http: AsyncClient, username: str
+) -> None:
+    response = await _token(http, username, "wrong-password")
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {
+        "detail": {
+            "message": "incorrect username or password",
+            "rule": None,
+            "errors": [{"field": None, "rule": None, "reason": "incorrect username or password"}],
+        }
+    }
+
+
+async def test_inactive_user_cannot_sign_in_or_use_an_old_token(
+    http: AsyncClient, app: FastAPI, login: Login
+) -> None:
+    headers = await login("officer3")
+    with app.state.sessions() as session:
+        user = session.exec(select(StaffUser).where(StaffUser.username == "officer3")).one()
+        user.active = False
+        session.add(user)
+        session.commit()
+
+    assert (await _token(http, "officer3", DEV_PASSWORD)).status_code == 401
+    response = await http.get("/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_me_shows_role_branch_and_limit(http: AsyncClient, login: Login) -> None:
+    response = await http.get("/auth/me", headers=await login("approver1"))
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "username": "approver1",
+        "full_name": "陈立",
+        "role": "approver",
+        "branch": "CB01",
+        "tier": "county",
+        "approval_limit": "50000.00",
+    }
+
+
+async def test_me_for_an_officer_has_no_tier_or_limit(http: AsyncClient, login: Login) -> None:
+    body = (await http.get("/auth/me", headers=await login("officer1"))).json()
+
+    assert (body["role"], body["branch"], body["tier"], body["approval_limit"]) == (
+        "loan_officer",
+        "CB01",
+        None,
+        None,
+    )
+
+
+async def test_no_token_is_401(http: AsyncClient) -> None:
+    response = await http.get("/auth/me")
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["detail"]["message"] == "not authenticated"
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    # Flip one character of the signature.
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return ".".join([header, payload, flipped])
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda s: _tampered(create_access_token("officer1", s)), id="tampered"),
+        pytest.param(
+            lambda s: create_access_token("officer1", s, expires_in=timedelta(minutes=-1)),
+            id="expired",
+        ),
+        pytest.param(
+            lambda s: jwt.encode({"sub": "admin", "exp": 4102444800}, "x" * 40, ALGORITHM),
+            id="other-key",
+        ),
+        pytest.param(
+            lambda s: jwt.encode({"sub": "admin"}, s.secret_key, ALGORITHM), id="no-expiry"
+        ),
+        pytest.param(lambda s: "not-a-jwt", id="garbage"),
+    ],
+)
+async def test_bad_tokens_are_401(http: AsyncClient, api_settings: Settings, make_token) -> None:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {make_token(api_settings)}"}
+
+    response = await http.get("/auth/me", headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["detail"]["message"] == "invalid or expired token"
+
+
+async def test_token_of_a_deleted_user_is_401(http: AsyncClient, api_settings: Settings) -> None:
+    headers = {"Authorization": f"Bearer {create_access_token('ghost', api_settings)}"}
+
+    response = await http.get("/auth/me", headers=headers)
+
+    assert response.status_code == 401
+
+
+@pytest.fixture
+def approvers_only(app: FastAPI) -> None:
+    router = APIRouter()
+
+    @router.get("/_test/approvers-only")
+    def approvers_only(
+        actor: Annotated[Actor, Depends(require_roles(Role.APPROVER, Role.BRANCH_HEAD))],
+    ) -> dict[str, str]:
+        return {"username": actor.username}
+
+    app.include_router(router)
+
+
+@pytest.mark.usefixtures("approvers_only")
+async def test_require_roles_lets_listed_roles_through(http: AsyncClient, login: Login) -> None:
+    for username in ("approver1", "head1"):
+        response = await http.get("/_test/approvers-only", headers=await login(username))
+        assert response.status_code == 200
+        assert response.json() == {"username": username}
+
+
+@pytest.mark.usefixtures("approvers_only")
+async def test_require_roles_refuses_other_roles_with_403(http: AsyncClient, login: Login) -> None:
+    response = await http.get("/_test/approvers-only", headers=await login("officer1"))
+
+    assert response.status_code == 403
+    message = response.json()["detail"]["message"]
+    assert "approver" in message and "branch_head" in message and "loan_officer" in message
+
+
+@pytest.mark.usefixtures("approvers_only")
+async def test_require_roles_needs_a_token_first(http: AsyncClient) -> None:
+    assert (await http.get("/_test/approvers-only")).status_code == 401

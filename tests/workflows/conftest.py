@@ -1,0 +1,107 @@
+"""Workflow tests: the real workflow, rules and embedded adapters on the time-skipping server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.loan import LoanApplication
+from domain.policy import Policy, load_policy
+from settings import PROJECT_DIR, Settings, bundled_binary
+from store.db import SessionFactory, make_engine, session_factory
+from store.migrate import upgrade_database
+from tests.samples import actor
+from worker import ACTIVITY_THREADS, build_worker
+from workflows.loan import LoanWorkflow
+from workflows.messages import ApplyForLoan, workflow_id_for
+from workflows.search_attributes import ALL_KEYS
+
+CHINA = timezone(timedelta(hours=8))
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server per test: skipped time must not wake another test's orphaned loans."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(bundled_binary("temporal-test-server")),
+        data_converter=pydantic_data_converter,
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in ALL_KEYS
+            },
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return load_policy(PROJECT_DIR / "policy" / "loanflow-2026.1.toml")
+
+
+@dataclass
+class LoanHarness:
+    """A worker on its own task queue and its own SQLite read model, for one test."""
+
+    env: WorkflowEnvironment
+    task_queue: str
+    sessions: SessionFactory
+    policy: Policy
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def today(self) -> date:
+        return (await self.env.get_current_time()).astimezone(CHINA).date()
+
+    async def apply(
+        self, app: LoanApplication, officer: str = "officer1"
+    ) -> WorkflowHandle[LoanWorkflow, object]:
+        loan_id = f"T{uuid.uuid4().hex[:10].upper()}"
+        return await self.client.start_workflow(
+            LoanWorkflow.run,
+            ApplyForLoan(
+                loan_id=loan_id,
+                application=app,
+                branch_code="CB01",
+                prefecture_code="PF01",
+                officer=actor(officer),
+                applied_at=datetime.now(UTC),
+                policy=self.policy,
+            ),
+            id=workflow_id_for(loan_id),
+            task_queue=self.task_queue,
+        )
+
+
+@pytest.fixture
+async def loans(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, policy: Policy
+) -> AsyncIterator[LoanHarness]:
+    url = f"sqlite:///{tmp_path / 'readmodel.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    settings = Settings(environment="test", database_url=url)
+    sessions = session_factory(engine)
+    task_queue = f"loans-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(time_skipping_env.client, sessions, settings, executor, task_queue)
+        async with worker:
+            yield LoanHarness(time_skipping_env, task_queue, sessions, policy)
+    engine.dispose()
