@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflows import TASK_QUEUE
+
 PROJECT_DIR = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "dev-only-secret-change-me-0123456789abcdef"
 
@@ -26,6 +28,7 @@ class Settings(BaseSettings):
         "default",
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "LOANFLOW_TEMPORAL_NAMESPACE"),
     )
+    task_queue: str = TASK_QUEUE
     # The run command starts an embedded dev server unless an existing cluster is used.
     embedded_temporal: bool = True
     temporal_ui_port: int = 8233

@@ -27,7 +27,6 @@ from adapters.notifications import OutboxNotifier, TemplateRenderer
 from api.logging import configure_logging
 from settings import PROJECT_DIR, Settings, get_settings
 from store.db import SessionFactory, make_engine, session_factory
-from workflows import TASK_QUEUE
 from workflows.loan import LoanWorkflow
 
 log = logging.getLogger("loanflow.worker")
@@ -62,11 +61,10 @@ def build_worker(
     sessions: SessionFactory,
     settings: Settings,
     executor: ThreadPoolExecutor,
-    task_queue: str = TASK_QUEUE,
 ) -> Worker:
     return Worker(
         client,
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
         activities=build_activities(sessions, settings),
         activity_executor=executor,
@@ -93,7 +91,7 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, session_factory(engine), settings, executor)
-        log.info("worker polling %s on %s", TASK_QUEUE, settings.temporal_address)
+        log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
             await stop.wait()
     engine.dispose()

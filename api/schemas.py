@@ -48,8 +48,8 @@ class LoanSummary(BaseModel):
 
 
 class LoanDetail(BaseModel):
-    register: LoanSummary
-    workflow: LoanStatus
+    loan: LoanSummary  # the register's line
+    workflow: LoanStatus  # what the workflow knows now
 
 
 class TaskView(BaseModel):

@@ -69,7 +69,10 @@ async def apply_for_loan(
     client: TemporalClientDep,
 ) -> LoanCreated:
     """Take a household's application (借款申请); the loan officer is the one signed in."""
-    return await loans.apply_for_loan(session, client, request.app.state.policy, officer, app)
+    state = request.app.state
+    return await loans.apply_for_loan(
+        session, client, state.policy, state.settings.task_queue, officer, app
+    )
 
 
 @router.get("", response_model=list[LoanSummary])

@@ -29,7 +29,6 @@ from domain.loan import TERMINAL_STAGES, Actor, LoanApplication, Role, Stage, Ti
 from domain.money import from_fen
 from domain.policy import Policy
 from store.models import Branch, HouseholdClaim, LoanRecord, Task
-from workflows import TASK_QUEUE
 from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
@@ -44,7 +43,12 @@ def new_loan_id(now: datetime) -> str:
 
 
 async def apply_for_loan(
-    session: Session, client: Client, policy: Policy, officer: Actor, app: LoanApplication
+    session: Session,
+    client: Client,
+    policy: Policy,
+    task_queue: str,
+    officer: Actor,
+    app: LoanApplication,
 ) -> LoanCreated:
     """Checks what can be checked at the edge, then starts the loan's workflow."""
     now = datetime.now(UTC)
@@ -72,7 +76,7 @@ async def apply_for_loan(
             policy=policy,
         ),
         id=workflow_id_for(loan_id),
-        task_queue=TASK_QUEUE,
+        task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
@@ -169,7 +173,7 @@ def summary(record: LoanRecord) -> LoanSummary:
 async def loan_detail(session: Session, client: Client, actor: Actor, loan_id: str) -> LoanDetail:
     record = get_loan_record(session, actor, loan_id)
     status = await _handle(client, loan_id).query(LoanWorkflow.status)
-    return LoanDetail(register=summary(record), workflow=status)
+    return LoanDetail(loan=summary(record), workflow=status)
 
 
 def _handle(client: Client, loan_id: str) -> WorkflowHandle[LoanWorkflow, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -16,15 +18,16 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.loan import LoanApplication
+from domain.loan import LoanApplication, Stage
 from domain.policy import Policy, load_policy
 from settings import PROJECT_DIR, Settings, bundled_binary
 from store.db import SessionFactory, make_engine, session_factory
 from store.migrate import upgrade_database
+from store.models import LoanRecord
 from tests.samples import actor
 from worker import ACTIVITY_THREADS, build_worker
 from workflows.loan import LoanWorkflow
-from workflows.messages import ApplyForLoan, workflow_id_for
+from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 from workflows.search_attributes import ALL_KEYS
 
 CHINA = timezone(timedelta(hours=8))
@@ -70,6 +73,20 @@ class LoanHarness:
     async def today(self) -> date:
         return (await self.env.get_current_time()).astimezone(CHINA).date()
 
+    async def wait_for_stage(
+        self, handle: WorkflowHandle[Any, Any], stage: Stage, tries: int = 400
+    ) -> LoanStatus:
+        """Waits until the workflow and its register row (an activity writes it) are at ``stage``."""
+        for _ in range(tries):
+            status: LoanStatus = await handle.query(LoanWorkflow.status)
+            if status.stage is stage:
+                with self.sessions() as session:
+                    record = session.get(LoanRecord, status.loan_id)
+                    if record is not None and record.stage == stage.value:
+                        return status
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"loan never reached {stage}; it is in {status.stage}")
+
     async def apply(
         self, app: LoanApplication, officer: str = "officer1"
     ) -> WorkflowHandle[LoanWorkflow, object]:
@@ -97,11 +114,11 @@ async def loans(
     url = f"sqlite:///{tmp_path / 'readmodel.db'}"
     upgrade_database(url)
     engine = make_engine(url)
-    settings = Settings(environment="test", database_url=url)
-    sessions = session_factory(engine)
     task_queue = f"loans-{uuid.uuid4().hex[:8]}"
+    settings = Settings(environment="test", database_url=url, task_queue=task_queue)
+    sessions = session_factory(engine)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(time_skipping_env.client, sessions, settings, executor, task_queue)
+        worker = build_worker(time_skipping_env.client, sessions, settings, executor)
         async with worker:
             yield LoanHarness(time_skipping_env, task_queue, sessions, policy)
     engine.dispose()

@@ -49,8 +49,10 @@ async def refusal(handle: Handle, update: Any, arg: Any) -> dict[str, Any]:
     return dict(cause.details[0])
 
 
-async def investigate(handle: Handle, amount: str = "30000", term: int = 12) -> LoanStatus:
-    await _wait_for_stage(handle, Stage.INVESTIGATION)
+async def investigate(
+    loans: LoanHarness, handle: Handle, amount: str = "30000", term: int = 12
+) -> LoanStatus:
+    await loans.wait_for_stage(handle, Stage.INVESTIGATION)
     await handle.execute_update(
         LoanWorkflow.submit_investigation,
         SubmitInvestigation(
@@ -65,8 +67,8 @@ async def investigate(handle: Handle, amount: str = "30000", term: int = 12) -> 
     )
 
 
-async def through_approval(handle: Handle) -> LoanStatus:
-    await investigate(handle)
+async def through_approval(loans: LoanHarness, handle: Handle) -> LoanStatus:
+    await investigate(loans, handle)
     await handle.execute_update(
         LoanWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
     )
@@ -88,7 +90,7 @@ async def test_happy_path_to_disbursement(loans: LoanHarness) -> None:
     handle = await loans.apply(application(today))
     loan_id = handle.id.removeprefix("loan-")
 
-    status = await _wait_for_stage(handle, Stage.INVESTIGATION)
+    status = await loans.wait_for_stage(handle, Stage.INVESTIGATION)
     # rule A-4: a new customer gets 7 working days from complete materials
     calendar = WorkingCalendar(loans.policy.calendar)
     assert status.decision_due == decision_deadline(today, False, False, loans.policy, calendar)
@@ -127,7 +129,7 @@ async def test_happy_path_to_disbursement(loans: LoanHarness) -> None:
         SignContract(actor=actor("officer1"), signing=signing(today, ["保证合同公证"])),
     )
     assert status.stage is Stage.DISBURSING
-    await _wait_for_stage(handle, Stage.DISBURSED)
+    await loans.wait_for_stage(handle, Stage.DISBURSED)
 
     status = await handle.query(LoanWorkflow.status)
     assert len(status.schedule) == 12
@@ -142,17 +144,6 @@ async def test_happy_path_to_disbursement(loans: LoanHarness) -> None:
     assert ledger.balance(LOANS_RECEIVABLE, loan_id) == Decimal("28000")  # rule C-3
     sms = [n.template for n in rows(loans, Notification, loan_id=loan_id, channel="sms")]
     assert sorted(sms) == ["application_received", "loan_approved", "loan_disbursed"]
-
-
-async def _wait_for_stage(handle: Handle, stage: Stage, tries: int = 100) -> LoanStatus:
-    import asyncio
-
-    for _ in range(tries):
-        status: LoanStatus = await handle.query(LoanWorkflow.status)
-        if status.stage is stage:
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"loan never reached {stage}; it is in {status.stage}")
 
 
 async def test_refused_at_intake_records_reasons(loans: LoanHarness) -> None:
@@ -210,7 +201,7 @@ async def _wait_for_register(loans: LoanHarness) -> None:
 async def test_materials_incomplete_waits_then_starts_the_clock(loans: LoanHarness) -> None:
     today = await loans.today()
     handle = await loans.apply(application(today, materials=["id_card", "household_register"]))
-    status = await _wait_for_stage(handle, Stage.MATERIALS_INCOMPLETE)
+    status = await loans.wait_for_stage(handle, Stage.MATERIALS_INCOMPLETE)
     assert status.decision_due is None  # rule E-13: the A-4 clock has not started
     assert set(status.materials_missing) == {
         Material.INCOME_PROOF,
@@ -238,7 +229,7 @@ async def test_steps_by_the_wrong_person_are_refused_and_change_nothing(
 ) -> None:
     today = await loans.today()
     handle = await loans.apply(application(today))
-    await _wait_for_stage(handle, Stage.INVESTIGATION)
+    await loans.wait_for_stage(handle, Stage.INVESTIGATION)
     await handle.execute_update(
         LoanWorkflow.submit_investigation,
         SubmitInvestigation(actor=actor("officer1"), report=report()),
@@ -298,7 +289,7 @@ async def test_approver_of_the_borrowers_household_is_refused(loans: LoanHarness
     today = await loans.today()
     app = application(today)
     handle = await loans.apply(app)
-    await investigate(handle)
+    await investigate(loans, handle)
     await handle.execute_update(
         LoanWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
     )
@@ -314,7 +305,7 @@ async def test_duplicate_submission_with_the_same_update_id_has_one_effect(
 ) -> None:
     today = await loans.today()
     handle = await loans.apply(application(today))
-    await _wait_for_stage(handle, Stage.INVESTIGATION)
+    await loans.wait_for_stage(handle, Stage.INVESTIGATION)
     step = SubmitInvestigation(actor=actor("officer1"), report=report())
     first = await handle.execute_update(LoanWorkflow.submit_investigation, step, id="req-1")
     again = await handle.execute_update(LoanWorkflow.submit_investigation, step, id="req-1")
@@ -325,7 +316,7 @@ async def test_duplicate_submission_with_the_same_update_id_has_one_effect(
 async def test_return_to_investigation_then_approve(loans: LoanHarness) -> None:
     today = await loans.today()
     handle = await loans.apply(application(today))
-    await investigate(handle)
+    await investigate(loans, handle)
     await handle.execute_update(
         LoanWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
     )
@@ -346,7 +337,7 @@ async def test_return_to_investigation_then_approve(loans: LoanHarness) -> None:
         f"{loan_id}:r2:investigate:1",
         f"{loan_id}:r2:investigate:2",
     ]
-    await investigate(handle)
+    await investigate(loans, handle)
     await handle.execute_update(
         LoanWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
     )
@@ -361,7 +352,7 @@ async def test_rejection_ends_the_loan_and_frees_the_household(loans: LoanHarnes
     today = await loans.today()
     app = application(today)
     handle = await loans.apply(app)
-    await investigate(handle)
+    await investigate(loans, handle)
     await handle.execute_update(
         LoanWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
     )
@@ -377,7 +368,7 @@ async def test_rejection_ends_the_loan_and_frees_the_household(loans: LoanHarnes
     outcome: LoanOutcome = await handle.result()
     assert outcome.stage is Stage.REJECTED and outcome.reasons[0].rule == "A-3"
     again = await loans.apply(app)  # rule E-7: the household may apply again
-    assert (await _wait_for_stage(again, Stage.INVESTIGATION)).stage is Stage.INVESTIGATION
+    assert (await loans.wait_for_stage(again, Stage.INVESTIGATION)).round == 1
 
 
 async def test_sla_breach_reminds_owner_and_head(loans: LoanHarness) -> None:
@@ -387,7 +378,7 @@ async def test_sla_breach_reminds_owner_and_head(loans: LoanHarness) -> None:
         seed_development_data(session)
     today = await loans.today()
     handle = await loans.apply(application(today))
-    status = await _wait_for_stage(handle, Stage.INVESTIGATION)
+    status = await loans.wait_for_stage(handle, Stage.INVESTIGATION)
     assert status.decision_due is not None and not status.sla_breached
     # rule A-4: 7 working days for a new customer; skip past the deadline
     await loans.env.sleep(status.decision_due - today + timedelta(days=2))
@@ -407,7 +398,7 @@ async def test_signing_window_lapses_after_30_days(loans: LoanHarness) -> None:
     today = await loans.today()
     app = application(today)
     handle = await loans.apply(app)
-    await through_approval(handle)
+    await through_approval(loans, handle)
     await loans.env.sleep(timedelta(days=31))  # rule C-1
     outcome: LoanOutcome = await handle.result()
     assert outcome.stage is Stage.LAPSED and outcome.reasons[0].rule == "C-1"
@@ -418,7 +409,7 @@ async def test_signing_window_lapses_after_30_days(loans: LoanHarness) -> None:
 async def test_signing_after_the_window_is_refused(loans: LoanHarness) -> None:
     today = await loans.today()
     handle = await loans.apply(application(today))
-    await through_approval(handle)
+    await through_approval(loans, handle)
     late = signing(today + timedelta(days=31))
     refused = await refusal(
         handle, LoanWorkflow.sign_contract, SignContract(actor=actor("officer1"), signing=late)
@@ -436,7 +427,7 @@ async def test_prefecture_route_for_a_large_amount(loans: LoanHarness) -> None:
         household_annual_income="200000",
     )
     handle = await loans.apply(app)
-    await investigate(handle, amount="80000", term=24)
+    await investigate(loans, handle, amount="80000", term=24)
     status = await handle.execute_update(
         LoanWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
     )
@@ -471,7 +462,7 @@ async def test_prefecture_route_for_a_large_amount(loans: LoanHarness) -> None:
 async def test_withdrawal_before_disbursement(loans: LoanHarness) -> None:
     today = await loans.today()
     handle = await loans.apply(application(today))
-    await through_approval(handle)
+    await through_approval(loans, handle)
     await handle.execute_update(
         LoanWorkflow.withdraw_application,
         WithdrawApplication(actor=actor("officer1"), reason="借款人已筹得资金"),
@@ -516,12 +507,12 @@ async def test_disbursement_retried_after_a_failure_posts_once(
             loans.task_queue = task_queue
             today = await loans.today()
             handle = await loans.apply(application(today))
-            await through_approval(handle)
+            await through_approval(loans, handle)
             await handle.execute_update(
                 LoanWorkflow.sign_contract,
                 SignContract(actor=actor("officer1"), signing=signing(today)),
             )
-            status = await _wait_for_stage(handle, Stage.DISBURSED, tries=400)
+            status = await loans.wait_for_stage(handle, Stage.DISBURSED)
     assert attempts == [1, 2]
     entries = rows(loans, JournalEntry, loan_id=status.loan_id)
     assert len(entries) == 1
