@@ -76,7 +76,7 @@ class LoanHarness:
     async def wait_for_stage(
         self, handle: WorkflowHandle[Any, Any], stage: Stage, tries: int = 400
     ) -> LoanStatus:
-        """Waits until the workflow and its register row (an activity writes it) are at ``stage``."""
+        """Waits until the workflow and its register row (an activity writes it) show stage."""
         for _ in range(tries):
             status: LoanStatus = await handle.query(LoanWorkflow.status)
             if status.stage is stage:
