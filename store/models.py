@@ -9,12 +9,25 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index
 from sqlmodel import Field, SQLModel
+
+# Named constraints, so later (SQLite batch) migrations can alter them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _created_ts() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 def _optional_ts() -> Any:
@@ -49,7 +62,7 @@ class StaffUser(SQLModel, table=True):
     approval_limit_fen: int | None = _fen(nullable=True)
     household_id: str | None = Field(default=None, max_length=32)
     active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = _created_ts()
 
 
 class HouseholdClaim(SQLModel, table=True):
@@ -58,7 +71,7 @@ class HouseholdClaim(SQLModel, table=True):
     __tablename__ = "household_claims"
     household_id: str = Field(primary_key=True, max_length=32)
     loan_id: str = Field(max_length=40)
-    claimed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    claimed_at: datetime = _created_ts()
 
 
 class GroupMembership(SQLModel, table=True):
@@ -99,7 +112,7 @@ class LoanRecord(SQLModel, table=True):
     disbursed_at: datetime | None = _optional_ts()
     maturity_date: date | None = None
     outcome_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    updated_at: datetime = _created_ts()
 
 
 class Task(SQLModel, table=True):
@@ -118,7 +131,7 @@ class Task(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     status: str = Field(default="open", max_length=16)
     due_date: date | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = _created_ts()
     closed_at: datetime | None = _optional_ts()
 
 
@@ -145,7 +158,7 @@ class JournalEntry(SQLModel, table=True):
     loan_id: str | None = Field(default=None, index=True, max_length=40)
     kind: str = Field(max_length=40)
     memo: str = Field(default="", max_length=200)
-    posted_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    posted_at: datetime = _created_ts()
 
 
 class JournalLine(SQLModel, table=True):
@@ -164,9 +177,8 @@ class Notification(SQLModel, table=True):
     """The outbox: every SMS, staff reminder or printed notice, written once per idempotency key."""
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_notifications_key"),)
     id: int | None = Field(default=None, primary_key=True)
-    idempotency_key: str = Field(max_length=200)
+    idempotency_key: str = Field(unique=True, max_length=200)
     loan_id: str | None = Field(default=None, index=True, max_length=40)
     channel: str = Field(max_length=16)  # sms | staff | print
     recipient: str = Field(max_length=64)  # delivery address; shown masked in lists (H-3)
@@ -174,4 +186,4 @@ class Notification(SQLModel, table=True):
     template: str = Field(max_length=64)
     body: str
     status: str = Field(default="queued", max_length=16)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = _created_ts()
