@@ -205,8 +205,9 @@ def check_decision(
                 field="decision.term_months",
             )
         )
-    if app.repayment_method not in allowed_methods(term, rules):
-        out.append(method_refusal(app.repayment_method, term, rules, "decision.term_months"))
+    method = decision.repayment_method or app.repayment_method
+    if method not in allowed_methods(term, rules):
+        out.append(method_refusal(method, term, rules, "decision.repayment_method"))
     band = policy.interest
     if not band.min_annual_rate <= rate <= band.max_annual_rate:
         out.append(

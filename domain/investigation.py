@@ -51,6 +51,19 @@ def check_report(report: InvestigationReport, app: LoanApplication) -> list[Refu
                 field="report.collateral_assessment",
             )
         )
+    if report.recommendation is not Recommendation.REJECT:
+        for flag, what in (
+            ("materials_genuine", "the materials are not genuine"),
+            ("purpose_legal", "the purpose is not legal"),
+        ):
+            if not getattr(report, flag):
+                out.append(
+                    Refusal(
+                        rule="I-2",
+                        message=f"the report finds {what} yet recommends lending",
+                        field=f"report.{flag}",
+                    )
+                )
     if report.amount is not None and report.amount > app.amount:
         out.append(
             Refusal(

@@ -186,7 +186,7 @@ class Actor(_Model):
     branch: str
     tier: Tier | None = None
     approval_limit: Money | None = None
-    household_id: str | None = None
+    household_id: HouseholdId | None = None
 
 
 class Stage(StrEnum):
@@ -285,6 +285,8 @@ class Decision(_Model):
     amount: Money | None = Field(default=None, gt=0)
     term_months: int | None = Field(default=None, gt=0)
     annual_rate: Rate | None = None
+    # A shorter term may need another method (E-14); None keeps the one applied for.
+    repayment_method: RepaymentMethod | None = None
     conditions: list[ShortText] = Field(default_factory=list, max_length=20)
     reason: Comment = ""
 

@@ -479,7 +479,7 @@ class LoanWorkflow:
                 amount=decision.amount,
                 term_months=decision.term_months,
                 annual_rate=decision.annual_rate,
-                repayment_method=self._app.repayment_method,
+                repayment_method=decision.repayment_method or self._app.repayment_method,
                 conditions=list(decision.conditions),
                 approved_by=inp.actor.username,
                 approved_at=workflow.now(),

@@ -179,6 +179,12 @@ def test_e14_refuses_approved_term_that_breaks_the_method() -> None:
     assert refusal.kind is ViolationKind.INVALID
 
 
+def test_e14_a_shorter_term_may_come_with_a_method_that_fits_it() -> None:
+    app = sample_application(term_months=24, repayment_method="equal_installment")
+    decision = approve(term_months=12, repayment_method="interest_monthly")
+    assert check_decision(decision, actor(), app, Tier.COUNTY, POLICY) == []
+
+
 def test_p1_refuses_rate_outside_band() -> None:
     for rate in ("0.0299", "0.1801"):
         decision = approve(annual_rate=Decimal(rate))

@@ -104,6 +104,22 @@ def test_i2_proposal_may_not_exceed_request() -> None:
     assert "30,000.01" in refusals[0].message
 
 
+def test_i2_refuses_lending_on_false_materials_or_an_illegal_purpose() -> None:
+    report = make_report(materials_genuine=False, purpose_legal=False)
+    refusals = check_report(report, sample_application())
+    assert [(r.rule, r.field) for r in refusals] == [
+        ("I-2", "report.materials_genuine"),
+        ("I-2", "report.purpose_legal"),
+    ]
+
+
+def test_i2_a_rejection_may_record_false_materials() -> None:
+    report = make_report(
+        materials_genuine=False, recommendation="reject", amount=None, term_months=None
+    )
+    assert check_report(report, sample_application()) == []
+
+
 def test_i2_reject_needs_no_terms() -> None:
     report = make_report(recommendation="reject", amount=None, term_months=None, annual_rate=None)
     assert check_report(report, sample_application()) == []
