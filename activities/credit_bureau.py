@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from temporalio import activity
 
 from adapters.credit_bureau import CreditBureau
+from domain.calendar import china_date
 from domain.ids import mask_id_number
 from domain.loan import CreditReport
 
@@ -23,7 +24,7 @@ class CreditBureauActivities:
 
     @activity.defn
     def fetch_credit_report(self, inp: CreditReportRequest) -> CreditReport:
-        report = self._bureau.fetch(inp.id_number, date.today())
+        report = self._bureau.fetch(inp.id_number, china_date(datetime.now(UTC)))
         activity.logger.info(
             "credit report %s for loan %s, borrower %s",
             report.report_id,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from domain.calendar import CHINA
 from domain.errors import Refusal
 from domain.loan import (
     TERMINAL_STAGES,
@@ -170,9 +171,9 @@ class RegisterActivities:
         # rule E-15: the household's other applications within the window, except those
         # that ended without a loan (refused, rejected, withdrawn, lapsed).
         window_start = datetime.combine(
-            inp.applied_on - timedelta(days=inp.split_window_days), time.min, UTC
+            inp.applied_on - timedelta(days=inp.split_window_days), time.min, CHINA
         )
-        window_end = datetime.combine(inp.applied_on + timedelta(days=1), time.min, UTC)
+        window_end = datetime.combine(inp.applied_on + timedelta(days=1), time.min, CHINA)
         recent = session.exec(
             select(LoanRecord.amount_requested_fen)
             .where(

@@ -9,13 +9,21 @@ Monday-Friday fallback, logged once per year. Want of data never raises.
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import chinese_calendar
 
 from domain.policy import CalendarPolicy
 
 logger = logging.getLogger(__name__)
+
+# Deadlines and business days are China's: one time zone, no daylight saving.
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def china_date(moment: datetime) -> date:
+    """The calendar day in China at an (aware) moment."""
+    return moment.astimezone(CHINA).date()
 
 
 class WorkingCalendar:

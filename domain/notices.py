@@ -36,3 +36,24 @@ def borrower_reasons(refusals: list[Refusal]) -> str:
         if label and label not in labels:
             labels.append(label)
     return "、".join(labels) if labels else "不符合贷款条件"
+
+
+TASK_LABELS_ZH = {
+    "supply_materials": "补充申请资料",
+    "investigate": "贷前调查",
+    "review": "审查",
+    "confirm_as_branch_head": "行长确认",
+    "prefecture_review": "二级分行审查",
+    "approve": "审批",
+    "sign_contract": "签订合同",
+}
+
+
+def task_labels(kinds: list[str]) -> str:
+    """Task kinds as staff read them in a reminder, e.g. '贷前调查、审查'."""
+    labels: list[str] = []
+    for kind in kinds:
+        label = TASK_LABELS_ZH.get(kind, kind)
+        if label not in labels:
+            labels.append(label)
+    return "、".join(labels)

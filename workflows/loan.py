@@ -8,7 +8,7 @@ and timers, and calls activities for every outside effect.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         decision_stages,
         signing_deadline,
     )
-    from domain.calendar import WorkingCalendar
+    from domain.calendar import CHINA, WorkingCalendar, china_date
     from domain.eligibility import (
         check_application,
         check_credit_report,
@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Tier,
     )
-    from domain.notices import borrower_reasons
+    from domain.notices import borrower_reasons, task_labels
     from domain.schedule import build_schedule, maturity_date
     from workflows.messages import (
         ApplyForLoan,
@@ -79,9 +79,6 @@ with workflow.unsafe.imports_passed_through():
         workflow_id_for,
     )
     from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
-
-# Deadlines are days in China's single time zone (no daylight saving).
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 # Infrastructure failures are retried without limit: a loan waits, it never fails for an outage.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -248,7 +245,7 @@ class LoanWorkflow:
                 template="staff_task_late",
                 context={
                     "loan_id": self._inp.loan_id,
-                    "tasks": ", ".join(t.kind for t in self._open_tasks()),
+                    "tasks": task_labels([t.kind for t in self._open_tasks()]),
                     "deadline": self._decision_due,
                 },
             ),
@@ -537,7 +534,7 @@ class LoanWorkflow:
             inp.signing,
             self._app,
             self._approved.conditions,
-            self._approved.approved_at.astimezone(CHINA).date(),
+            china_date(self._approved.approved_at),
             self._policy,
         )
         if inp.signing.signed_on > self._today():
@@ -655,7 +652,7 @@ class LoanWorkflow:
     # ------------------------------------------------------------------ state helpers
 
     def _today(self) -> date:
-        return workflow.now().astimezone(CHINA).date()
+        return china_date(workflow.now())
 
     def _key(self, step: str) -> str:
         """Idempotency key of an outside effect: the workflow id plus the step."""

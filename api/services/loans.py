@@ -7,7 +7,7 @@ as ``RuleViolation`` so ``api/errors.py`` gives them their status and rule ID.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError
 from api.schemas import LoanCreated, LoanDetail, LoanSummary
 from api.services.users import branch_prefecture
+from domain.calendar import china_date
 from domain.eligibility import check_application
 from domain.errors import Refusal, RuleViolation, ViolationKind, violation
 from domain.loan import TERMINAL_STAGES, Actor, LoanApplication, Role, Stage, Tier
@@ -33,13 +34,12 @@ from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
 
-CHINA = timezone(timedelta(hours=8))
 # Who may see every branch's loans; everyone else sees their branch (or their prefecture's).
 ALL_BRANCHES_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 
 
 def new_loan_id(now: datetime) -> str:
-    return f"LN{now.astimezone(CHINA):%Y%m%d}{secrets.token_hex(4).upper()}"
+    return f"LN{china_date(now):%Y%m%d}{secrets.token_hex(4).upper()}"
 
 
 async def apply_for_loan(
@@ -52,7 +52,7 @@ async def apply_for_loan(
 ) -> LoanCreated:
     """Checks what can be checked at the edge, then starts the loan's workflow."""
     now = datetime.now(UTC)
-    refusals = check_application(app, policy, now.astimezone(CHINA).date())
+    refusals = check_application(app, policy, china_date(now))
     if refusals:
         raise RuleViolation(refusals)
     claim = session.get(HouseholdClaim, app.applicant.household_id)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
 from sqlmodel import Session, col, select
 
 from api.errors import ApiError
 from api.schemas import TaskView
+from domain.calendar import china_date
 from domain.loan import Actor
 from domain.money import from_fen, to_fen
 from store.models import LoanRecord, Task
-
-CHINA = timezone(timedelta(hours=8))
 
 STEP_ENDPOINTS = {
     "supply_materials": "materials",
@@ -62,7 +61,7 @@ def my_tasks(
     session: Session, actor: Actor, *, overdue_only: bool = False, kind: str | None = None
 ) -> list[TaskView]:
     """Open tasks this person may take now: their role and branch, not excluded (A-1), in limit."""
-    today = datetime.now(UTC).astimezone(CHINA).date()
+    today = china_date(datetime.now(UTC))
     query = (
         select(Task, LoanRecord)
         .join(LoanRecord, col(LoanRecord.loan_id) == col(Task.loan_id))
@@ -84,7 +83,7 @@ def claim_task(session: Session, actor: Actor, task_id: int) -> TaskView:
     task.claimed_by = actor.username
     session.add(task)
     session.commit()
-    return _view(task, _loan(session, task), datetime.now(UTC).astimezone(CHINA).date())
+    return _view(task, _loan(session, task), china_date(datetime.now(UTC)))
 
 
 def release_task(session: Session, actor: Actor, task_id: int) -> TaskView:
@@ -94,7 +93,7 @@ def release_task(session: Session, actor: Actor, task_id: int) -> TaskView:
     task.claimed_by = None
     session.add(task)
     session.commit()
-    return _view(task, _loan(session, task), datetime.now(UTC).astimezone(CHINA).date())
+    return _view(task, _loan(session, task), china_date(datetime.now(UTC)))
 
 
 def _open_task(session: Session, task_id: int) -> Task:

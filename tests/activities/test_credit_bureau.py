@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.credit_bureau import CreditBureauActivities, CreditReportRequest
 from adapters.credit_bureau import FixtureCreditBureau
+from domain.calendar import china_date
 from domain.ids import parse_resident_id
 
 FIXTURES = Path(__file__).resolve().parents[2] / "adapters" / "credit_bureau_fixtures.json"
@@ -64,7 +65,7 @@ def test_bad_fixture_file_fails_at_construction(tmp_path: Path) -> None:
 def test_fetch_credit_report_activity(bureau: FixtureCreditBureau) -> None:
     activities = CreditBureauActivities(bureau)
     inp = CreditReportRequest(loan_id="L1", id_number="360731197211053310")
-    before = date.today()
+    before = china_date(datetime.now(UTC))
     report = ActivityEnvironment().run(activities.fetch_credit_report, inp)
     assert report.fraud_or_debt_evasion
-    assert report.fetched_on in {before, date.today()}
+    assert report.fetched_on in {before, china_date(datetime.now(UTC))}  # China's day

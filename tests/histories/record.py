@@ -21,6 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.users import seed_development_data
+from domain.calendar import china_date
 from domain.loan import Stage
 from domain.policy import load_policy
 from settings import PROJECT_DIR, Settings, bundled_binary
@@ -28,7 +29,7 @@ from store.db import make_engine, session_factory
 from store.migrate import upgrade_database
 from tests.samples import actor, application, approve, forward, report, signing
 from worker import ACTIVITY_THREADS, build_worker
-from workflows.loan import CHINA, LoanWorkflow
+from workflows.loan import LoanWorkflow
 from workflows.messages import (
     ApplyForLoan,
     DecideLoan,
@@ -66,7 +67,7 @@ async def record_origination_happy_path() -> Path:
         policy = load_policy(PROJECT_DIR / "policy" / "loanflow-2026.1.toml")
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
             async with build_worker(env.client, sessions, settings, executor):
-                today = (await env.get_current_time()).astimezone(CHINA).date()
+                today = china_date(await env.get_current_time())
                 loan_id = f"REC{uuid.uuid4().hex[:8].upper()}"
                 handle = await env.client.start_workflow(
                     LoanWorkflow.run,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from domain.calendar import china_date
 from domain.loan import LoanApplication, Stage
 from domain.policy import Policy, load_policy
 from settings import PROJECT_DIR, Settings, bundled_binary
@@ -29,8 +30,6 @@ from worker import ACTIVITY_THREADS, build_worker
 from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 from workflows.search_attributes import ALL_KEYS
-
-CHINA = timezone(timedelta(hours=8))
 
 
 @pytest.fixture
@@ -71,7 +70,7 @@ class LoanHarness:
         return self.env.client
 
     async def today(self) -> date:
-        return (await self.env.get_current_time()).astimezone(CHINA).date()
+        return china_date(await self.env.get_current_time())
 
     async def wait_for_stage(
         self, handle: WorkflowHandle[Any, Any], stage: Stage, tries: int = 400
