@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from domain.loan import Stage
 from workflows.messages import LoanStatus
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class LoanCreated(BaseModel):
@@ -38,11 +46,11 @@ class LoanSummary(BaseModel):
     term_months: int
     annual_rate: Decimal | None
     policy_version: str
-    applied_at: datetime
+    applied_at: UtcDatetime
     decision_due: date | None
     sla_breached: bool
-    decided_at: datetime | None
-    disbursed_at: datetime | None
+    decided_at: UtcDatetime | None
+    disbursed_at: UtcDatetime | None
     maturity_date: date | None
     outcome_reasons: list[dict[str, Any]]
 
@@ -65,7 +73,7 @@ class TaskView(BaseModel):
     status: str
     due_date: date | None
     overdue: bool
-    created_at: datetime
+    created_at: UtcDatetime
     applicant_name: str
     amount_requested: Decimal
     stage: str
@@ -90,14 +98,14 @@ class NotificationView(BaseModel):
     template: str
     body: str
     status: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class AuditEvent(BaseModel):
     """One entry of a loan's audit trail, read from its workflow history (H-2)."""
 
     event_id: int
-    time: datetime
+    time: UtcDatetime
     kind: str
     step: str
     actor: str | None = None

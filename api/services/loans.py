@@ -16,7 +16,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -80,10 +80,10 @@ async def apply_for_loan(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
-                LOAN_STAGE.value_set(Stage.APPLIED.value),
-                LOAN_BRANCH.value_set(officer.branch),
-                LOAN_OFFICER.value_set(officer.username),
-                PENDING_ROLE.value_set(""),
+                SearchAttributePair(LOAN_STAGE, Stage.APPLIED.value),
+                SearchAttributePair(LOAN_BRANCH, officer.branch),
+                SearchAttributePair(LOAN_OFFICER, officer.username),
+                SearchAttributePair(PENDING_ROLE, ""),
             ]
         ),
     )
