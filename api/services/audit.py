@@ -70,8 +70,8 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
     for event in history:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            attrs = event.workflow_execution_started_event_attributes
-            (start,) = await client.data_converter.decode(attrs.input.payloads)
+            started = event.workflow_execution_started_event_attributes
+            (start,) = await client.data_converter.decode(started.input.payloads)
             policy_version = start["policy"]["version"]
             events.append(
                 AuditEvent(
@@ -91,8 +91,7 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
                 )
             )
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            attrs = event.workflow_execution_update_accepted_event_attributes
-            request = attrs.accepted_request
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             (arg,) = await client.data_converter.decode(request.input.args.payloads)
             decision, comment, details = _step_summary(request.input.name, arg)
             entry = AuditEvent(
@@ -110,9 +109,9 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
             updates[request.meta.update_id] = entry
             events.append(entry)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
-            attrs = event.workflow_execution_update_completed_event_attributes
-            accepted = updates.get(attrs.meta.update_id)
-            if accepted is not None and attrs.outcome.HasField("failure"):
+            completed = event.workflow_execution_update_completed_event_attributes
+            accepted = updates.get(completed.meta.update_id)
+            if accepted is not None and completed.outcome.HasField("failure"):
                 accepted.accepted = False
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             name = event.activity_task_scheduled_event_attributes.activity_type.name
@@ -132,8 +131,8 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
                     )
                 )
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-            attrs = event.workflow_execution_completed_event_attributes
-            (outcome,) = await client.data_converter.decode(attrs.result.payloads)
+            finished = event.workflow_execution_completed_event_attributes
+            (outcome,) = await client.data_converter.decode(finished.result.payloads)
             events.append(
                 AuditEvent(
                     event_id=event.event_id,
