@@ -191,15 +191,19 @@ async def perform_step(
 ) -> LoanStatus:
     """Sends one human step to the loan's workflow; its validator decides, nothing else."""
     record = get_loan_record(session, actor, loan_id)
+    handle = _handle(client, loan_id)
+    update_id = _update_id(actor, update, idempotency_key)
+    if update_id is not None:
+        earlier = await _earlier_result(handle, update_id)
+        if earlier is not None:
+            return earlier
     stage = Stage(record.stage)
     if stage in TERMINAL_STAGES:
         rule = "C-1" if stage is Stage.LAPSED else "A-3"
         raise violation(rule, f"loan {loan_id} has ended in stage '{stage.value}'")
     _check_claim(session, actor, loan_id)
     try:
-        result: LoanStatus = await _handle(client, loan_id).execute_update(
-            update, step_input, id=_update_id(actor, idempotency_key)
-        )
+        result: LoanStatus = await handle.execute_update(update, step_input, id=update_id)
     except WorkflowUpdateFailedError as failed:
         raise _as_violation(failed) from None
     except RPCError as exc:
@@ -209,9 +213,28 @@ async def perform_step(
     return result
 
 
-def _update_id(actor: Actor, idempotency_key: str | None) -> str | None:
-    """A client's Idempotency-Key makes a resubmitted step return the first result (one effect)."""
-    return f"{actor.username}:{idempotency_key}" if idempotency_key else None
+def _update_id(actor: Actor, update: Any, idempotency_key: str | None) -> str | None:
+    """A client's Idempotency-Key makes a resubmitted step return the first result (one effect).
+
+    The step is part of the id, so a key reused for another step never stands in for it.
+    """
+    if not idempotency_key:
+        return None
+    return f"{actor.username}:{update.__name__}:{idempotency_key}"
+
+
+async def _earlier_result(
+    handle: WorkflowHandle[LoanWorkflow, Any], update_id: str
+) -> LoanStatus | None:
+    """The result of a step already sent with this key, even if it ended the loan."""
+    try:
+        return await handle.get_update_handle(update_id, result_type=LoanStatus).result()
+    except WorkflowUpdateFailedError as failed:
+        raise _as_violation(failed) from None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 def _check_claim(session: Session, actor: Actor, loan_id: str) -> None:

@@ -1,22 +1,32 @@
 """API fixtures: a real Temporal dev server for the session, and per test a fresh
-migrated SQLite database, an app with its lifespan running, an HTTP client and the
-seeded development accounts."""
+migrated SQLite database and task queue, an app with its lifespan running, an HTTP
+client, the seeded development accounts and (for tests that need one) a worker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.main import create_app
 from api.services.users import DEV_PASSWORD, SeededUser, seed_development_data
+from domain.calendar import CHINA
 from settings import Settings, bundled_binary
 from store.migrate import upgrade_database
+from tests.samples import application_data, approve, forward, report_data, signing
+from worker import ACTIVITY_THREADS, build_worker
 from workflows.search_attributes import ALL_KEYS
 
 TEST_SECRET_KEY = "test-secret-key-for-api-tests-0123456789"
@@ -50,6 +60,8 @@ def api_settings(tmp_path: Path, temporal_dev_env: WorkflowEnvironment) -> Setti
         temporal_namespace=temporal_dev_env.client.namespace,
         embedded_temporal=False,
         secret_key=TEST_SECRET_KEY,
+        # Each test's workflows go to its own queue, polled only by its own worker.
+        task_queue=f"api-{uuid.uuid4().hex}",
     )
 
 
@@ -82,3 +94,134 @@ def login(http: AsyncClient, seeded_users: list[SeededUser]) -> Login:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return sign_in
+
+
+@pytest.fixture
+async def worker(
+    app: FastAPI, api_settings: Settings, temporal_dev_env: WorkflowEnvironment
+) -> AsyncIterator[Worker]:
+    """The loan worker for this test: its task queue, its database, for the test's duration."""
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        running = build_worker(temporal_dev_env.client, app.state.sessions, api_settings, executor)
+        async with running:
+            yield running
+
+
+POLL_TRIES = 300
+POLL_INTERVAL = 0.03  # seconds; POLL_TRIES * POLL_INTERVAL bounds every wait
+
+
+def china_today() -> date:
+    """The business day the workflow and the API go by (China has one time zone)."""
+    return datetime.now(UTC).astimezone(CHINA).date()
+
+
+@dataclass
+class LoanApi:
+    """The loan endpoints as the seeded staff use them, each with a token from /auth/token."""
+
+    http: AsyncClient
+    login: Login
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    async def headers(self, username: str) -> dict[str, str]:
+        if username not in self.tokens:
+            self.tokens[username] = await self.login(username)
+        return self.tokens[username]
+
+    async def get(self, username: str, path: str, **params: Any) -> Response:
+        return await self.http.get(path, headers=await self.headers(username), params=params)
+
+    async def post(
+        self, username: str, path: str, body: Any = None, *, key: str | None = None
+    ) -> Response:
+        headers = dict(await self.headers(username))
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return await self.http.post(path, headers=headers, json=body)
+
+    async def apply(self, officer: str = "officer1", **overrides: Any) -> str:
+        """POST /loans with a clean application (``overrides`` as for application_data)."""
+        response = await self.post(officer, "/loans", application_data(china_today(), **overrides))
+        assert response.status_code == 201, response.text
+        return str(response.json()["loan_id"])
+
+    async def wait_for_stage(
+        self, loan_id: str, stage: str, *, username: str = "officer1"
+    ) -> dict[str, Any]:
+        """Polls GET /loans/{id} until both the register and the workflow show ``stage``."""
+        seen: Any = "no register row yet"
+        for _ in range(POLL_TRIES):
+            response = await self.get(username, f"/loans/{loan_id}")
+            if response.status_code == 200:
+                detail: dict[str, Any] = response.json()
+                seen = (detail["loan"]["stage"], detail["workflow"]["stage"])
+                if seen == (stage, stage):
+                    return detail
+            elif response.status_code != 404:  # 404 only until the register row is written
+                raise AssertionError(f"GET /loans/{loan_id}: {response.text}")
+            await asyncio.sleep(POLL_INTERVAL)
+        raise AssertionError(f"loan {loan_id} never reached stage {stage}; last seen {seen}")
+
+    async def step(
+        self,
+        username: str,
+        loan_id: str,
+        endpoint: str,
+        body: Any,
+        *,
+        key: str | None = None,
+        expect: int = 200,
+    ) -> dict[str, Any]:
+        """POSTs one human step and checks its status; returns the body."""
+        response = await self.post(username, f"/loans/{loan_id}/{endpoint}", body, key=key)
+        assert response.status_code == expect, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def investigate(
+        self,
+        loan_id: str,
+        officers: Iterable[str] = ("officer1", "officer2"),
+        amount: str = "30000",
+        term_months: int = 12,
+    ) -> dict[str, Any]:
+        """Both investigation reports (I-1), once the loan is in investigation."""
+        await self.wait_for_stage(loan_id, "investigation")
+        status: dict[str, Any] = {}
+        for officer in officers:
+            body = report_data(amount=amount, term_months=term_months)
+            status = await self.step(officer, loan_id, "investigations", body)
+        return status
+
+    async def to_approval(self, loan_id: str) -> dict[str, Any]:
+        """A county-tier loan through both investigations and the review."""
+        await self.investigate(loan_id)
+        return await self.step("reviewer1", loan_id, "review", review_body())
+
+    async def to_signing(self, loan_id: str) -> dict[str, Any]:
+        await self.to_approval(loan_id)
+        return await self.step("approver1", loan_id, "decision", approval_body())
+
+
+def review_body(comment: str = "材料齐全，同意上报") -> dict[str, Any]:
+    return forward(comment).model_dump(mode="json")
+
+
+def approval_body(amount: str = "30000", term_months: int = 12) -> dict[str, Any]:
+    return approve(amount, term_months).model_dump(mode="json")
+
+
+def signing_body(signed_on: date) -> dict[str, Any]:
+    return signing(signed_on).model_dump(mode="json")
+
+
+@pytest.fixture
+def loan_api(http: AsyncClient, login: Login, worker: Worker) -> LoanApi:
+    """HTTP helpers for the loan endpoints, with a worker running the loans' workflows."""
+    return LoanApi(http, login)
+
+
+async def workflows_on_queue(env: WorkflowEnvironment, task_queue: str) -> list[str]:
+    """Ids of the workflows ever started on a task queue (Temporal's visibility)."""
+    return [wf.id async for wf in env.client.list_workflows(f"TaskQueue = '{task_queue}'")]
