@@ -32,12 +32,12 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -48,23 +48,26 @@ with workflow.unsafe.imports_passed_through():
     import httpx
     import psycopg
     import uvicorn
+    from pydantic import BaseModel
     from sqlalchemy.engine import make_url
     from temporalio.api.enums.v1 import EventType
-    from temporalio.client import Client
+    from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.client import Client, WorkflowHistory
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from api.main import create_app
     from api.services.users import DEV_PASSWORD, seed_development_data
+    from domain.calendar import CHINA, china_date
     from settings import Settings, bundled_binary
     from store.db import make_engine, session_factory
     from store.migrate import upgrade_database
-    from tests.samples import application_data, report_data
+    from tests.samples import application_data, approve, forward, report_data, signing
     from worker import ACTIVITY_THREADS, build_worker
     from workflows.search_attributes import ALL_KEYS
 
-CHINA = timezone(timedelta(hours=8))
+T = TypeVar("T")
 STAFF = ("officer1", "officer2", "reviewer1", "approver1")
 TERMINAL = {"refused", "rejected", "withdrawn", "lapsed"}
 STEP_TIMEOUT = 120.0  # seconds a loan may take to reach a stage before the run is abandoned
@@ -80,8 +83,6 @@ STEPS = (
     ("sign", "POST contract"),
     ("disburse", "wait: disbursed"),
 )
-
-log = logging.getLogger("loanflow.benchmark")
 
 
 @workflow.defn(name="BenchmarkEmptyWorkflow")
@@ -113,8 +114,11 @@ def read_model(admin_url: str | None, folder: str) -> Iterator[str]:
         yield url
         return
     name = f"lf_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    except psycopg.Error as exc:
+        raise BenchmarkError(f"cannot create a database on {admin_url}: {exc}") from exc
     try:
         url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
         upgrade_database(url)
@@ -140,7 +144,11 @@ async def api_server(settings: Settings) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings), log_level="warning", access_log=False, lifespan="on"
+        create_app(settings),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
     )
     server = QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
@@ -178,6 +186,7 @@ class Origination:
     loan_id: str
     seconds: float
     steps: dict[str, float] = field(default_factory=dict)
+    polls: int = 0  # GET /loans/{id} calls while waiting
 
 
 class Staff:
@@ -197,17 +206,20 @@ class Staff:
         result: dict[str, Any] = response.json()
         return result
 
-    async def wait_for(self, loan_id: str, stage: str) -> None:
-        """Polls GET /loans/{id} until the register and the workflow both show ``stage``."""
+    async def wait_for(self, loan_id: str, stage: str) -> int:
+        """Polls GET /loans/{id} until the register and the workflow both show ``stage``;
+        returns the number of polls."""
         deadline = time.perf_counter() + STEP_TIMEOUT
         seen = "unknown"
+        polls = 0
         while time.perf_counter() < deadline:
+            polls += 1
             response = await self.http.get(f"/loans/{loan_id}", headers=self.tokens["officer1"])
             if response.status_code == 200:
                 body = response.json()
                 seen = body["workflow"]["stage"]
                 if body["loan"]["stage"] == stage and seen == stage:
-                    return
+                    return polls
                 if seen in TERMINAL:
                     reasons = body["workflow"]["outcome_reasons"]
                     raise BenchmarkError(f"loan {loan_id} ended {seen}: {reasons}")
@@ -218,7 +230,7 @@ class Staff:
 
     async def originate(self) -> Origination:
         """Apply to disbursed, timing each step."""
-        today = datetime.now(CHINA).date()
+        today = china_date(datetime.now(UTC))
         steps: dict[str, float] = {}
         start = mark = time.perf_counter()
 
@@ -231,44 +243,35 @@ class Staff:
         created = await self.post("/loans", "officer1", application_data(today))
         loan_id: str = created["loan_id"]
         lap("apply")
-        await self.wait_for(loan_id, "investigation")
+        polls = await self.wait_for(loan_id, "investigation")
         lap("intake")
         for n, officer in enumerate(("officer1", "officer2"), start=1):
             await self.post(f"/loans/{loan_id}/investigations", officer, report_data())
             lap(f"investigate_{n}")
-        review = {"outcome": "forward", "comment": "材料齐全，同意上报"}
-        await self.post(f"/loans/{loan_id}/review", "reviewer1", review)
+        await self.post(f"/loans/{loan_id}/review", "reviewer1", as_json(forward()))
         lap("review")
-        decision = {
-            "outcome": "approve",
-            "amount": "30000",
-            "term_months": 12,
-            "annual_rate": "0.0720",
-            "conditions": [],
-        }
-        await self.post(f"/loans/{loan_id}/decision", "approver1", decision)
+        await self.post(f"/loans/{loan_id}/decision", "approver1", as_json(approve()))
         lap("decide")
-        await self.post(f"/loans/{loan_id}/contract", "officer1", signing_body(loan_id, today))
+        contract = signing(today).model_copy(update={"contract_number": f"HT-{loan_id}"})
+        await self.post(f"/loans/{loan_id}/contract", "officer1", as_json(contract))
         lap("sign")
-        await self.wait_for(loan_id, "disbursed")
+        polls += await self.wait_for(loan_id, "disbursed")
         lap("disburse")
-        return Origination(loan_id, time.perf_counter() - start, steps)
+        return Origination(loan_id, time.perf_counter() - start, steps, polls)
 
 
-def signing_body(loan_id: str, today: date) -> dict[str, Any]:
-    return {
-        "contract_number": f"HT-{loan_id}",
-        "signed_on": today.isoformat(),
-        "guarantee_contracts_signed": True,
-        "conditions_met": [],
-    }
+def as_json(model: BaseModel) -> dict[str, Any]:
+    """A request body from one of the test samples (tests/samples.py)."""
+    return model.model_dump(mode="json")
 
 
-async def bounded(count: int, concurrency: int, job: Any) -> tuple[list[Any], float]:
+async def bounded(
+    count: int, concurrency: int, job: Callable[[], Awaitable[T]]
+) -> tuple[list[T], float]:
     """Runs ``job()`` ``count`` times, at most ``concurrency`` at once; results and wall time."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one() -> Any:
+    async def one() -> T:
         async with gate:
             return await job()
 
@@ -280,14 +283,14 @@ async def bounded(count: int, concurrency: int, job: Any) -> tuple[list[Any], fl
 # ---------------------------------------------------------------------------- histories
 
 
-def event_name(event_type: int) -> str:
+def event_name(event: HistoryEvent) -> str:
     """EVENT_TYPE_WORKFLOW_TASK_SCHEDULED -> WorkflowTaskScheduled."""
-    words = EventType.Name(event_type).removeprefix("EVENT_TYPE_").split("_")
+    words = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").split("_")
     return "".join(w.capitalize() for w in words)
 
 
-async def settled_events(client: Client, workflow_id: str) -> Counter[str]:
-    """The workflow's history by event type, once no activity or workflow task is pending.
+async def settled_history(client: Client, workflow_id: str) -> WorkflowHistory:
+    """The workflow's history, once no activity or workflow task is pending.
 
     A loan shows 'disbursed' before its last SMS activity has run; that activity belongs
     to the origination, so the history is read only when the workflow has gone quiet.
@@ -301,18 +304,83 @@ async def settled_events(client: Client, workflow_id: str) -> Counter[str]:
         if time.perf_counter() > deadline:
             raise BenchmarkError(f"{workflow_id} never went quiet")
         await asyncio.sleep(0.05)
-    history = await handle.fetch_history()
-    return Counter(event_name(e.event_type) for e in history.events)
+    return await handle.fetch_history()
 
 
-async def histories(client: Client, workflow_ids: list[str]) -> list[Counter[str]]:
+async def histories(client: Client, workflow_ids: list[str]) -> list[WorkflowHistory]:
     gate = asyncio.Semaphore(10)
 
-    async def one(workflow_id: str) -> Counter[str]:
+    async def one(workflow_id: str) -> WorkflowHistory:
         async with gate:
-            return await settled_events(client, workflow_id)
+            return await settled_history(client, workflow_id)
 
     return list(await asyncio.gather(*(one(w) for w in workflow_ids)))
+
+
+def by_type(history: WorkflowHistory) -> Counter[str]:
+    return Counter(event_name(e) for e in history.events)
+
+
+def event_detail(event: HistoryEvent) -> str:
+    """What an event is about, where the type alone does not say it."""
+    if event.HasField("activity_task_scheduled_event_attributes"):
+        return event.activity_task_scheduled_event_attributes.activity_type.name
+    if event.HasField("workflow_execution_update_accepted_event_attributes"):
+        attrs = event.workflow_execution_update_accepted_event_attributes
+        return attrs.accepted_request.input.name
+    if event.HasField("timer_started_event_attributes"):
+        timeout = event.timer_started_event_attributes.start_to_fire_timeout
+        return f"fires in {timeout.ToTimedelta()}"
+    return ""
+
+
+def sequence(history: WorkflowHistory) -> str:
+    """The history in order, one line per event."""
+    lines = []
+    for event in history.events:
+        detail = event_detail(event)
+        lines.append(f"  {event.event_id:>4} {event_name(event):42}{detail}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- CPU
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds used by this process (API, worker, script) and by the dev server."""
+
+    here: float
+    server: float | None  # None where /proc cannot tell
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        server = None
+        if self.server is not None and other.server is not None:
+            server = self.server - other.server
+        return Cpu(self.here - other.here, server)
+
+
+def dev_server_pid() -> int | None:
+    """The dev server is this process's child named 'temporal' (Linux /proc only)."""
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as stat:
+                comm_end = (text := stat.read()).rindex(")")
+                ppid = int(text[comm_end + 2 :].split()[1])
+                if ppid == os.getpid() and text[text.index("(") + 1 : comm_end] == "temporal":
+                    return int(entry)
+    return None
+
+
+def cpu_now(server_pid: int | None) -> Cpu:
+    server = None
+    if server_pid is not None:
+        with contextlib.suppress(OSError, ValueError), open(f"/proc/{server_pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return Cpu(time.process_time(), server)
 
 
 # ---------------------------------------------------------------------------- report
@@ -323,6 +391,7 @@ class Phase:
     count: int
     seconds: float
     events: list[int]
+    cpu: Cpu
 
     @property
     def per_second(self) -> float:
@@ -341,12 +410,11 @@ def percentile(values: list[float], pct: int) -> float:
 
 def machine() -> str:
     model = ""
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
     cpus = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
     return f"{cpus} CPUs ({usable} usable){', ' + model if model else ''}; {platform.platform()}"
@@ -359,7 +427,7 @@ def report(
     empty: Phase,
     originations: list[Origination],
     sample_loan: str,
-    sample: Counter[str],
+    sample_history: WorkflowHistory,
 ) -> str:
     lines: list[str] = []
     add = lines.append
@@ -372,7 +440,7 @@ def report(
     add(rule)
     add(f"machine      {machine()}")
     add(f"python       {platform.python_version()}; {versions}")
-    add(f"setup        one local dev server; worker and API (uvicorn) in this process;")
+    add("setup        one local dev server; worker and API (uvicorn) in this process;")
     add(f"             read model {db_kind}; activity threads {ACTIVITY_THREADS}")
     add(
         f"run          N={args.loans} per phase, concurrency {args.concurrency}, "
@@ -398,9 +466,16 @@ def report(
         f"{min(empty.events)} / {max(empty.events)}",
     )
     row("history events per second", f"{loans.event_rate:.0f}", f"{empty.event_rate:.0f}")
+    row("CPU s, this process", f"{loans.cpu.here:.1f}", f"{empty.cpu.here:.1f}")
+    if loans.cpu.server is not None and empty.cpu.server is not None:
+        row("CPU s, dev server", f"{loans.cpu.server:.1f}", f"{empty.cpu.server:.1f}")
+        row(
+            "CPU ms per workflow, both",
+            f"{(loans.cpu.here + loans.cpu.server) / loans.count * 1000:.0f}",
+            f"{(empty.cpu.here + empty.cpu.server) / empty.count * 1000:.0f}",
+        )
     add(
-        f"{'event-rate ratio (origination / empty)':52}"
-        f"{loans.event_rate / empty.event_rate:>18.2f}"
+        f"{'event-rate ratio (origination / empty)':52}{loans.event_rate / empty.event_rate:>18.2f}"
     )
     add(
         f"{'workflow-rate ratio (empty / origination)':52}"
@@ -419,7 +494,10 @@ def report(
             f"{'  ' + label:34}{statistics.median(values):>12.3f}"
             f"{percentile(values, 95):>12.3f}{max(values):>12.3f}"
         )
+    polls = [o.polls for o in originations]
+    add(f"GET /loans/{{id}} polls per loan: mean {statistics.mean(polls):.1f}, max {max(polls)}")
     add(rule)
+    sample = by_type(sample_history)
     add(f"history of one origination ({sample_loan}): {sum(sample.values())} events")
     for name, count in sorted(sample.items(), key=lambda item: (-item[1], item[0])):
         add(f"  {name:44}{count:>6}")
@@ -429,7 +507,23 @@ def report(
         f"{sample['WorkflowTaskCompleted']} workflow tasks, "
         f"{sample['TimerStarted']} timers"
     )
+    activities = Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in sample_history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    )
+    add("activities: " + ", ".join(f"{name} x{n}" for name, n in sorted(activities.items())))
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in sample_history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    add("updates:    " + ", ".join(updates))
     add(rule)
+    if args.show_history:
+        add(f"event sequence of {sample_loan}:")
+        add(sequence(sample_history))
+        add(rule)
     return "\n".join(lines)
 
 
@@ -437,80 +531,95 @@ def report(
 
 
 async def run(args: argparse.Namespace) -> str:
+    """Everything started is entered on one exit stack, so it stops, in reverse, however
+    the run ends (Ctrl-C cancels this task)."""
     async with contextlib.AsyncExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="loanflow-bench-"))
-        database_url = stack.enter_context(read_model(args.database_url, folder))
-        print(f"read model: {database_kind(database_url)}; starting the dev server ...")
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(bundled_binary("temporal")),
-            search_attributes=ALL_KEYS,
-            data_converter=pydantic_data_converter,
-            ui=False,
-        )
-        stack.push_async_callback(env.shutdown)
-        settings = Settings(
-            environment="test",
-            database_url=database_url,
-            data_dir=folder,
-            temporal_address=env.client.service_client.config.target_host,
-            temporal_namespace=env.client.namespace,
-            embedded_temporal=False,
-            secret_key=f"benchmark-{uuid.uuid4().hex}{uuid.uuid4().hex}",
-        )
+        try:
+            return await benchmark(args, stack)
+        except asyncio.CancelledError:
+            # A terminal's Ctrl-C reaches the dev server too, so it is likely gone already:
+            # what is in flight can only fail now, and its tracebacks would say nothing.
+            logging.disable(logging.CRITICAL)
+            print("\ninterrupted; stopping ...", file=sys.stderr, flush=True)
+            raise
 
-        engine = make_engine(database_url)
-        stack.callback(engine.dispose)
-        sessions = session_factory(engine)
-        with sessions() as session:
-            seed_development_data(session)
 
-        executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
-        await stack.enter_async_context(build_worker(env.client, sessions, settings, executor))
-        empty_queue = f"benchmark-empty-{uuid.uuid4().hex[:8]}"
-        await stack.enter_async_context(
-            Worker(env.client, task_queue=empty_queue, workflows=[EmptyWorkflow])
-        )
-        base_url = await stack.enter_async_context(api_server(settings))
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False)
-        )
-        staff = Staff(http, await sign_in(http), args.poll)
-        print(f"API on {base_url}; worker on {settings.task_queue}")
+async def benchmark(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> str:
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="loanflow-bench-"))
+    database_url = stack.enter_context(read_model(args.database_url, folder))
+    print(f"read model: {database_kind(database_url)}; starting the dev server ...")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(bundled_binary("temporal")),
+        search_attributes=ALL_KEYS,
+        data_converter=pydantic_data_converter,
+        ui=False,
+    )
+    stack.push_async_callback(env.shutdown)
+    settings = Settings(
+        environment="test",
+        database_url=database_url,
+        data_dir=folder,
+        temporal_address=env.client.service_client.config.target_host,
+        temporal_namespace=env.client.namespace,
+        embedded_temporal=False,
+        secret_key=f"benchmark-{uuid.uuid4().hex}{uuid.uuid4().hex}",
+    )
 
-        # Warm-up: imports, connection pools and the sandbox's caches, not counted.
-        await bounded(args.warmup, args.concurrency, staff.originate)
+    engine = make_engine(database_url)
+    stack.callback(engine.dispose)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        seed_development_data(session)
 
-        print(f"originating {args.loans} loans, {args.concurrency} at a time ...")
-        originations, loan_seconds = await bounded(args.loans, args.concurrency, staff.originate)
-        print("reading the loan histories ...")
-        loan_histories = await histories(env.client, [f"loan-{o.loan_id}" for o in originations])
+    executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
+    await stack.enter_async_context(build_worker(env.client, sessions, settings, executor))
+    empty_queue = f"benchmark-empty-{uuid.uuid4().hex[:8]}"
+    await stack.enter_async_context(
+        Worker(env.client, task_queue=empty_queue, workflows=[EmptyWorkflow])
+    )
+    base_url = await stack.enter_async_context(api_server(settings))
+    http = await stack.enter_async_context(
+        httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False)
+    )
+    staff = Staff(http, await sign_in(http), args.poll)
+    print(f"API on {base_url}; worker on {settings.task_queue}")
 
-        run_id = uuid.uuid4().hex[:8]
-        counter = iter(range(10**9))
+    # Warm-up: imports, connection pools and the sandbox's caches, not counted.
+    await bounded(args.warmup, args.concurrency, staff.originate)
 
-        async def empty_workflow() -> str:
-            workflow_id = f"benchmark-empty-{run_id}-{next(counter)}"
-            await env.client.execute_workflow(
-                EmptyWorkflow.run, id=workflow_id, task_queue=empty_queue
-            )
-            return workflow_id
+    print(f"originating {args.loans} loans, {args.concurrency} at a time ...")
+    server_pid = dev_server_pid()
+    cpu = cpu_now(server_pid)
+    originations, loan_seconds = await bounded(args.loans, args.concurrency, staff.originate)
+    loan_cpu = cpu_now(server_pid) - cpu
+    print("reading the loan histories ...")
+    loan_histories = await histories(env.client, [f"loan-{o.loan_id}" for o in originations])
 
-        await bounded(args.warmup, args.concurrency, empty_workflow)
-        print(f"running {args.loans} empty workflows, {args.concurrency} at a time ...")
-        empty_ids, empty_seconds = await bounded(args.loans, args.concurrency, empty_workflow)
-        empty_histories = await histories(env.client, empty_ids)
+    run_id = uuid.uuid4().hex[:8]
+    counter = iter(range(10**9))
 
-        print("stopping ...")
-        return report(
-            args,
-            database_kind(database_url),
-            Phase(len(originations), loan_seconds, [sum(h.values()) for h in loan_histories]),
-            Phase(len(empty_ids), empty_seconds, [sum(h.values()) for h in empty_histories]),
-            originations,
-            originations[0].loan_id,
-            loan_histories[0],
-        )
-    raise AssertionError("unreachable")
+    async def empty_workflow() -> str:
+        workflow_id = f"benchmark-empty-{run_id}-{next(counter)}"
+        await env.client.execute_workflow(EmptyWorkflow.run, id=workflow_id, task_queue=empty_queue)
+        return workflow_id
+
+    await bounded(args.warmup, args.concurrency, empty_workflow)
+    print(f"running {args.loans} empty workflows, {args.concurrency} at a time ...")
+    cpu = cpu_now(server_pid)
+    empty_ids, empty_seconds = await bounded(args.loans, args.concurrency, empty_workflow)
+    empty_cpu = cpu_now(server_pid) - cpu
+    empty_histories = await histories(env.client, empty_ids)
+
+    print("stopping ...")
+    return report(
+        args,
+        database_kind(database_url),
+        Phase(len(originations), loan_seconds, [len(h.events) for h in loan_histories], loan_cpu),
+        Phase(len(empty_ids), empty_seconds, [len(h.events) for h in empty_histories], empty_cpu),
+        originations,
+        originations[0].loan_id,
+        loan_histories[0],
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -531,9 +640,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--poll", type=float, default=0.05, help="seconds between GET /loans/{id} polls"
     )
+    parser.add_argument(
+        "--show-history",
+        action="store_true",
+        help="also print one origination's history, event by event",
+    )
     args = parser.parse_args(argv)
     if args.loans < 1 or args.concurrency < 1 or args.warmup < 0 or args.poll <= 0:
-        parser.error("--loans and --concurrency must be at least 1, --warmup at least 0")
+        parser.error("--loans and --concurrency take 1 or more, --warmup 0 or more, --poll > 0")
     if args.database_url is not None and not args.database_url.startswith("postgresql://"):
         parser.error("--database-url takes a postgresql:// URL (SQLite is the default)")
     return args
@@ -545,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         table = asyncio.run(run(args))
     except KeyboardInterrupt:
-        print("\ninterrupted; everything started here has been stopped", file=sys.stderr)
+        print("interrupted; everything started here has been stopped", file=sys.stderr)
         return 130
     except BenchmarkError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
