@@ -60,6 +60,19 @@ class LoanDetail(BaseModel):
     workflow: LoanStatus  # what the workflow knows now
 
 
+class LoanWorkflowView(BaseModel):
+    """A loan as Temporal's visibility lists it, by its search attributes."""
+
+    loan_id: str
+    workflow_id: str
+    status: str
+    stage: str | None
+    branch: str | None
+    pending_role: str | None
+    officer: str | None
+    started_at: UtcDatetime
+
+
 class TaskView(BaseModel):
     """A task in someone's inbox (待办)."""
 

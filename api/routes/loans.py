@@ -14,6 +14,7 @@ from api.schemas import (
     LoanCreated,
     LoanDetail,
     LoanSummary,
+    LoanWorkflowView,
     NotificationView,
 )
 from api.services import audit, loans, records
@@ -50,6 +51,13 @@ IdempotencyKey = Annotated[
     ),
 ]
 Officer = Annotated[Actor, Depends(require_roles(Role.LOAN_OFFICER))]
+# Loan officers are left out: the trail would show one investigator the other's report (I-1).
+AuditReader = Annotated[
+    Actor,
+    Depends(
+        require_roles(Role.AUDITOR, Role.ADMIN, Role.BRANCH_HEAD, Role.REVIEWER, Role.APPROVER)
+    ),
+]
 
 
 class MaterialsBody(BaseModel):
@@ -88,6 +96,33 @@ def list_loans(
     """The loan register (贷款台账), masked (H-3), limited to the branches the actor may see."""
     return loans.list_loans(
         session, actor, stage=stage, branch=branch, officer=officer, limit=limit, offset=offset
+    )
+
+
+Code = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+
+
+@router.get("/search", response_model=list[LoanWorkflowView])
+async def search_loan_workflows(
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+    stage: Code = None,
+    branch: Code = None,
+    pending_role: Code = None,
+    officer: Code = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[LoanWorkflowView]:
+    """Loans found in Temporal by their search attributes (LoanStage, LoanBranch, ...)."""
+    return await loans.search_workflows(
+        session,
+        client,
+        actor,
+        stage=stage,
+        branch=branch,
+        pending_role=pending_role,
+        officer=officer,
+        limit=limit,
     )
 
 
@@ -241,7 +276,7 @@ def get_notifications(
 
 @router.get("/{loan_id}/audit", response_model=list[AuditEvent])
 async def get_audit_trail(
-    loan_id: str, actor: CurrentActor, session: SessionDep, client: TemporalClientDep
+    loan_id: str, actor: AuditReader, session: SessionDep, client: TemporalClientDep
 ) -> list[AuditEvent]:
     """H-2: every human step with actor, time, decision, comment and policy version."""
     loans.get_loan_record(session, actor, loan_id)

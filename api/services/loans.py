@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from api.schemas import LoanCreated, LoanDetail, LoanSummary
+from api.schemas import LoanCreated, LoanDetail, LoanSummary, LoanWorkflowView
 from api.services.users import branch_prefecture
 from domain.calendar import china_date
 from domain.eligibility import check_application
@@ -103,6 +103,50 @@ def visible_branches(session: Session, actor: Actor) -> set[str] | None:
         children = session.exec(select(Branch.code).where(Branch.parent_code == actor.branch))
         return {actor.branch, *children}
     return {actor.branch}
+
+
+async def search_workflows(
+    session: Session,
+    client: Client,
+    actor: Actor,
+    *,
+    stage: str | None = None,
+    branch: str | None = None,
+    pending_role: str | None = None,
+    officer: str | None = None,
+    limit: int = 100,
+) -> list[LoanWorkflowView]:
+    """Loans as Temporal's visibility finds them by search attributes (the Temporal UI's view).
+
+    Filter values are validated as plain codes by the route, so they cannot alter the query.
+    """
+    clauses = ["WorkflowType = 'LoanWorkflow'"]
+    branches = visible_branches(session, actor)
+    if branch is not None:
+        if branches is not None and branch not in branches:
+            raise ApiError(403, f"branch {branch} is not yours to search", field="branch")
+        clauses.append(f"LoanBranch = '{branch}'")
+    elif branches is not None:
+        clauses.append("LoanBranch IN (" + ", ".join(f"'{b}'" for b in sorted(branches)) + ")")
+    for key, value in ((LOAN_STAGE, stage), (PENDING_ROLE, pending_role), (LOAN_OFFICER, officer)):
+        if value is not None:
+            clauses.append(f"{key.name} = '{value}'")
+    found: list[LoanWorkflowView] = []
+    async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
+        attrs = wf.typed_search_attributes
+        found.append(
+            LoanWorkflowView(
+                loan_id=wf.id.removeprefix("loan-"),
+                workflow_id=wf.id,
+                status=wf.status.name if wf.status else "UNKNOWN",
+                stage=attrs.get(LOAN_STAGE),
+                branch=attrs.get(LOAN_BRANCH),
+                pending_role=attrs.get(PENDING_ROLE) or None,
+                officer=attrs.get(LOAN_OFFICER),
+                started_at=wf.start_time,
+            )
+        )
+    return found
 
 
 def get_loan_record(session: Session, actor: Actor, loan_id: str) -> LoanRecord:

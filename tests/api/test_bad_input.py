@@ -261,7 +261,7 @@ async def test_a_step_for_an_unknown_loan_is_a_404(staff: LoanApi) -> None:
 async def _state(api: LoanApi, loan_id: str) -> tuple[str, list[str], list[Any], int]:
     """What a refused step must not change: stage, reporters, recorded steps, history size."""
     workflow = (await api.get("officer1", f"/loans/{loan_id}")).json()["workflow"]
-    audit = (await api.get("officer1", f"/loans/{loan_id}/audit")).json()
+    audit = (await api.get("auditor1", f"/loans/{loan_id}/audit")).json()
     human = [e for e in audit if e["kind"] == "human_step"]
     return workflow["stage"], workflow["investigators_reported"], workflow["steps"], len(human)
 

@@ -78,6 +78,7 @@ async def test_county_loan_from_application_to_disbursement(loan_api: LoanApi) -
     assert first["investigators_reported"] == ["officer1"] and first["reports"] == []
     seen_by_other = (await loan_api.get("officer2", f"/loans/{loan_id}")).json()["workflow"]
     assert seen_by_other["reports"] == []
+    assert (await loan_api.get("officer2", f"/loans/{loan_id}/audit")).status_code == 403
     assert seen_by_other["investigators_reported"] == ["officer1"]
     second = await loan_api.step("officer2", loan_id, "investigations", report_data())
     assert second["stage"] == "review"
@@ -130,7 +131,7 @@ async def test_county_loan_from_application_to_disbursement(loan_api: LoanApi) -
     assert register[0]["stage"] == "disbursed"
 
     # rule H-2: every human step, who (from the token), what, under which policy, in order
-    audit = (await loan_api.get("officer1", f"/loans/{loan_id}/audit")).json()
+    audit = (await loan_api.get("auditor1", f"/loans/{loan_id}/audit")).json()
     assert [e["event_id"] for e in audit] == sorted(e["event_id"] for e in audit)
     assert {e["policy_version"] for e in audit} == {"2026.1"}
     application = audit[0]
@@ -233,3 +234,27 @@ async def test_withdrawal_ends_the_loan_and_frees_the_household(loan_api: LoanAp
     # A withdrawn loan takes no more steps.
     late = await loan_api.post("officer1", f"/loans/{loan_id}/investigations", report_data())
     assert late.status_code == 409, late.text
+
+
+async def test_loans_are_found_through_temporal_search_attributes(loan_api: LoanApi) -> None:
+    loan_id = await loan_api.apply()
+    await loan_api.wait_for_stage(loan_id, "investigation")
+    found: list[dict[str, Any]] = []
+    for _ in range(POLL_TRIES):  # Temporal's visibility store catches up asynchronously
+        response = await loan_api.get(
+            "officer2", "/loans/search", stage="investigation", pending_role="loan_officer"
+        )
+        assert response.status_code == 200, response.text
+        found = [w for w in response.json() if w["loan_id"] == loan_id]
+        if found:
+            break
+        await asyncio.sleep(POLL_INTERVAL)
+    assert found, "the loan never showed in Temporal's visibility"
+    assert found[0]["branch"] == "CB01" and found[0]["officer"] == "officer1"
+    assert found[0]["workflow_id"] == f"loan-{loan_id}" and found[0]["status"] == "RUNNING"
+    # another branch's officer may not search this branch
+    other = await loan_api.get("officer3", "/loans/search", branch="CB01")
+    assert other.status_code == 403
+    # the filters are values, never query text
+    injected = await loan_api.get("officer2", "/loans/search", stage="x' OR 'a'='a")
+    assert injected.status_code == 422
