@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
@@ -27,7 +26,7 @@ from temporalio.client import Client
 
 from domain.policy import Policy, PolicyFileError, load_policy
 from settings import Settings, bundled_binary, get_settings
-from workflows.search_attributes import ALL_KEYS
+from workflows.search_attributes import ALL_KEYS, registrations
 
 
 def check_policy(path: Path) -> Policy:
@@ -69,9 +68,9 @@ async def register_search_attributes(settings: Settings) -> None:
         ListSearchAttributesRequest(namespace=settings.temporal_namespace)
     )
     wanted = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        for key in ALL_KEYS
-        if key.name not in existing.custom_attributes
+        name: kind
+        for name, kind in registrations().items()
+        if name not in existing.custom_attributes
     }
     if wanted:
         await client.operator_service.add_search_attributes(

@@ -4,6 +4,7 @@ The run command registers them on the embedded dev server; on an existing cluste
 `python manage.py register-search-attributes` does it once.
 """
 
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.common import SearchAttributeKey
 
 LOAN_STAGE = SearchAttributeKey.for_keyword("LoanStage")
@@ -12,3 +13,8 @@ PENDING_ROLE = SearchAttributeKey.for_keyword("LoanPendingRole")
 LOAN_OFFICER = SearchAttributeKey.for_keyword("LoanOfficer")
 
 ALL_KEYS = (LOAN_STAGE, LOAN_BRANCH, PENDING_ROLE, LOAN_OFFICER)
+
+
+def registrations() -> dict[str, IndexedValueType.ValueType]:
+    """The attributes as the operator service registers them (all keywords)."""
+    return {key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in ALL_KEYS}

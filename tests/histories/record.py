@@ -15,19 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
 from api.services.users import seed_development_data
 from domain.calendar import china_date
 from domain.loan import Stage
 from domain.policy import load_policy
-from settings import PROJECT_DIR, Settings, bundled_binary
+from settings import PROJECT_DIR, Settings
 from store.db import make_engine, session_factory
 from store.migrate import upgrade_database
 from tests.samples import actor, application, approve, forward, report, signing
+from tests.temporal_env import start_time_skipping
 from worker import ACTIVITY_THREADS, build_worker
 from workflows.loan import LoanWorkflow
 from workflows.messages import (
@@ -38,24 +34,12 @@ from workflows.messages import (
     SubmitReview,
     workflow_id_for,
 )
-from workflows.search_attributes import ALL_KEYS
 
 HISTORIES = Path(__file__).parent
 
 
 async def record_origination_happy_path() -> Path:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(bundled_binary("temporal-test-server")),
-        data_converter=pydantic_data_converter,
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in ALL_KEYS
-            },
-        )
-    )
+    env = await start_time_skipping()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/record.db"
         upgrade_database(url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,41 +12,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import china_date
 from domain.loan import LoanApplication, Stage
 from domain.policy import Policy, load_policy
-from settings import PROJECT_DIR, Settings, bundled_binary
+from settings import PROJECT_DIR, Settings
 from store.db import SessionFactory, make_engine, session_factory
 from store.migrate import upgrade_database
 from store.models import LoanRecord
 from tests.samples import actor
+from tests.temporal_env import start_time_skipping
 from worker import ACTIVITY_THREADS, build_worker
 from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
-from workflows.search_attributes import ALL_KEYS
 
 
 @pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A test server per test: skipped time must not wake another test's orphaned loans."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(bundled_binary("temporal-test-server")),
-        data_converter=pydantic_data_converter,
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in ALL_KEYS
-            },
-        )
-    )
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -84,7 +70,17 @@ class LoanHarness:
                     if record is not None and record.stage == stage.value:
                         return status
             await asyncio.sleep(0.02)
-        raise AssertionError(f"loan never reached {stage}; it is in {status.stage}")
+        raise AssertionError(
+            f"loan never reached {stage}; it is in {status.stage} {status.outcome_reasons}"
+        )
+
+    async def eventually(self, check: Callable[[], bool], tries: int = 400) -> None:
+        """Until ``check()`` holds: activities write the read model after the workflow moves on."""
+        for _ in range(tries):
+            if check():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the read model never caught up")
 
     async def apply(
         self, app: LoanApplication, officer: str = "officer1"
