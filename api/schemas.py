@@ -56,7 +56,7 @@ class LoanSummary(BaseModel):
 
 
 class LoanDetail(BaseModel):
-    loan: LoanSummary  # the register's line
+    loan: LoanSummary | None  # the register's line; None until intake has written it
     workflow: LoanStatus  # what the workflow knows now
 
 

@@ -154,10 +154,14 @@ def get_loan_record(session: Session, actor: Actor, loan_id: str) -> LoanRecord:
     record = session.get(LoanRecord, loan_id)
     if record is None:
         raise ApiError(404, f"no loan {loan_id}", field="loan_id")
-    branches = visible_branches(session, actor)
-    if branches is not None and record.branch_code not in branches:
-        raise ApiError(403, f"loan {loan_id} belongs to branch {record.branch_code}")
+    _check_visible(session, actor, loan_id, record.branch_code)
     return record
+
+
+def _check_visible(session: Session, actor: Actor, loan_id: str, branch_code: str) -> None:
+    branches = visible_branches(session, actor)
+    if branches is not None and branch_code not in branches:
+        raise ApiError(403, f"loan {loan_id} belongs to branch {branch_code}")
 
 
 def list_loans(
@@ -215,9 +219,17 @@ def summary(record: LoanRecord) -> LoanSummary:
 
 
 async def loan_detail(session: Session, client: Client, actor: Actor, loan_id: str) -> LoanDetail:
-    record = get_loan_record(session, actor, loan_id)
-    status = await _handle(client, loan_id).query(LoanWorkflow.status)
-    return LoanDetail(loan=summary(record), workflow=status)
+    """The register line and the workflow's own state; right after the application, while
+    intake runs and the register has no line yet, the workflow's state alone."""
+    record = session.get(LoanRecord, loan_id)
+    try:
+        status = await _handle(client, loan_id).query(LoanWorkflow.status)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND and record is None:
+            raise ApiError(404, f"no loan {loan_id}", field="loan_id") from None
+        raise
+    _check_visible(session, actor, loan_id, status.branch_code)
+    return LoanDetail(loan=summary(record) if record else None, workflow=status)
 
 
 def _handle(client: Client, loan_id: str) -> WorkflowHandle[LoanWorkflow, Any]:

@@ -155,10 +155,11 @@ class LoanApi:
             response = await self.get(username, f"/loans/{loan_id}")
             if response.status_code == 200:
                 detail: dict[str, Any] = response.json()
-                seen = (detail["loan"]["stage"], detail["workflow"]["stage"])
+                register = detail["loan"]["stage"] if detail["loan"] else None
+                seen = (register, detail["workflow"]["stage"])
                 if seen == (stage, stage):
                     return detail
-            elif response.status_code != 404:  # 404 only until the register row is written
+            else:
                 raise AssertionError(f"GET /loans/{loan_id}: {response.text}")
             await asyncio.sleep(POLL_INTERVAL)
         raise AssertionError(f"loan {loan_id} never reached stage {stage}; last seen {seen}")

@@ -258,3 +258,16 @@ async def test_loans_are_found_through_temporal_search_attributes(loan_api: Loan
     # the filters are values, never query text
     injected = await loan_api.get("officer2", "/loans/search", stage="x' OR 'a'='a")
     assert injected.status_code == 422
+
+
+async def test_a_new_loan_is_readable_at_once_and_an_unknown_one_is_404(loan_api: LoanApi) -> None:
+    created = await loan_api.post("officer1", "/loans", application_data(china_today()))
+    loan_id = created.json()["loan_id"]
+    # Straight after 201 the workflow answers even if intake has not written the register yet.
+    detail = await loan_api.get("officer1", f"/loans/{loan_id}")
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["workflow"]["loan_id"] == loan_id
+    assert (await loan_api.get("officer3", f"/loans/{loan_id}")).status_code == 403
+    missing = await loan_api.get("officer1", "/loans/LN20260101NOSUCH")
+    assert missing.status_code == 404
+    assert missing.json()["detail"]["errors"][0]["field"] == "loan_id"
