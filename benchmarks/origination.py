@@ -218,12 +218,13 @@ class Staff:
             if response.status_code == 200:
                 body = response.json()
                 seen = body["workflow"]["stage"]
-                if body["loan"]["stage"] == stage and seen == stage:
+                register = body["loan"]["stage"] if body["loan"] else None
+                if register == stage and seen == stage:
                     return polls
                 if seen in TERMINAL:
                     reasons = body["workflow"]["outcome_reasons"]
                     raise BenchmarkError(f"loan {loan_id} ended {seen}: {reasons}")
-            elif response.status_code != 404:  # 404 until intake has written the register
+            else:
                 raise BenchmarkError(f"GET /loans/{loan_id}: {response.status_code}")
             await asyncio.sleep(self.poll)
         raise BenchmarkError(f"loan {loan_id} never reached {stage}; last seen {seen}")
