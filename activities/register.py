@@ -19,8 +19,8 @@ from temporalio import activity
 
 from domain.calendar import CHINA
 from domain.errors import Refusal
+from domain.ids import mask_pii_deep
 from domain.loan import (
-    TERMINAL_STAGES,
     GuaranteeType,
     HouseholdStanding,
     Installment,
@@ -42,6 +42,8 @@ from store.models import (
 )
 
 T = TypeVar("T")
+
+NOT_COUNTED_FOR_SPLITTING = (Stage.REFUSED.value, Stage.REJECTED.value)
 
 _ATTEMPTS = 3
 
@@ -168,8 +170,10 @@ class RegisterActivities:
                     session.add(GroupMembership(household_id=household_id, loan_id=inp.loan_id))
         session.flush()
 
-        # rule E-15: the household's other applications within the window, except those
-        # that ended without a loan (refused, rejected, withdrawn, lapsed).
+        # rule E-15: the household's other applications within the window. Withdrawn and
+        # lapsed ones count (a large application withdrawn and re-made in pieces is the
+        # splitting the rule forbids); refused ones never entered the process, and a
+        # rejection was decided at its own tier, so neither counts.
         window_start = datetime.combine(
             inp.applied_on - timedelta(days=inp.split_window_days), time.min, CHINA
         )
@@ -181,7 +185,7 @@ class RegisterActivities:
                 LoanRecord.loan_id != inp.loan_id,
                 col(LoanRecord.applied_at) >= window_start,
                 col(LoanRecord.applied_at) < window_end,
-                col(LoanRecord.stage).not_in(sorted(s.value for s in TERMINAL_STAGES)),
+                col(LoanRecord.stage).not_in(NOT_COUNTED_FOR_SPLITTING),
             )
             .order_by(col(LoanRecord.applied_at), col(LoanRecord.loan_id))
         ).all()
@@ -251,7 +255,10 @@ class RegisterActivities:
             "decided_at": _utc(inp.decided_at),
             "disbursed_at": _utc(inp.disbursed_at),
             "maturity_date": inp.maturity_date,
-            "outcome_reasons": [r.model_dump(mode="json") for r in inp.outcome_reasons],
+            # Reasons may quote what staff typed; the register is a list (H-3).
+            "outcome_reasons": mask_pii_deep(
+                [r.model_dump(mode="json") for r in inp.outcome_reasons]
+            ),
             "updated_at": now,
         }
         if row is None:

@@ -113,6 +113,8 @@ async def _rpc_error(request: Request, exc: Exception) -> Response:
     if exc.status in _TEMPORAL_DOWN:
         logger.warning("Temporal call failed on %s %s: %s", request.method, request.url.path, exc)
         return _response(503, error_body("Temporal is not reachable; try again shortly"))
+    if exc.status is RPCStatusCode.INVALID_ARGUMENT:  # e.g. a payload over Temporal's limits
+        return _response(422, error_body(f"the workflow service refused the request: {exc}"))
     return await _unexpected(request, exc)
 
 

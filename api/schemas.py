@@ -57,7 +57,7 @@ class LoanSummary(BaseModel):
 
 class LoanDetail(BaseModel):
     loan: LoanSummary | None  # the register's line; None until intake has written it
-    workflow: LoanStatus  # what the workflow knows now
+    workflow: LoanStatus | None  # what the workflow knows now; None once its history is purged
 
 
 class LoanWorkflowView(BaseModel):

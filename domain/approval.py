@@ -147,12 +147,14 @@ def check_decision(
                 kind=_FORBIDDEN,
             )
         )
-    elif amount > actor.approval_limit:
+    elif max(amount, app.amount) > actor.approval_limit:
+        # Authority is measured on the amount applied for: approving less must not route
+        # a loan around the approver it needs.
         out.append(
             Refusal(
                 rule="A-2",
-                message=f"approval of {yuan(amount)} exceeds {actor.name}'s approval limit "
-                f"{yuan(actor.approval_limit)}",
+                message=f"a loan of {yuan(max(amount, app.amount))} exceeds {actor.name}'s "
+                f"approval limit {yuan(actor.approval_limit)}",
                 kind=_FORBIDDEN,
             )
         )

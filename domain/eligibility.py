@@ -405,6 +405,15 @@ def _check_guarantee(app: LoanApplication, rules: EligibilityPolicy) -> list[Ref
 def _check_group(app: LoanApplication, rules: EligibilityPolicy) -> list[Refusal]:
     """Rule E-12: a joint-liability group (联保小组) of enough distinct, unrelated households."""
     if app.guarantee_type is not GuaranteeType.GROUP:
+        if app.group_members:
+            # Members would be locked into a group the loan does not have.
+            return [
+                _refusal(
+                    "E-12",
+                    f"group members are only for a group (联保) loan, not a {app.guarantee_type}",
+                    "group_members",
+                )
+            ]
         return []
     out: list[Refusal] = []
     own = app.applicant.household_id
@@ -557,3 +566,10 @@ def check_household(
                 )
             )
     return out
+
+
+def group_households(app: LoanApplication) -> list[str]:
+    """E-12: the households a group loan binds, the applicant's first; none for other loans."""
+    if app.guarantee_type is not GuaranteeType.GROUP:
+        return []
+    return [app.applicant.household_id, *(m.household_id for m in app.group_members)]

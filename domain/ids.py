@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"  # indexed by the weighted sum mod 11
@@ -83,3 +84,14 @@ def mask_pii(text: str) -> str:
     """Mask every resident ID and mainland mobile number found in free text (rule H-3)."""
     text = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), text)
     return _MOBILE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
+
+
+def mask_pii_deep(value: Any) -> Any:
+    """``mask_pii`` through every string of JSON-like data (dicts, lists, strings)."""
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, dict):
+        return {key: mask_pii_deep(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_pii_deep(item) for item in value]
+    return value

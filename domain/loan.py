@@ -18,6 +18,10 @@ Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 Rate = Annotated[Decimal, Field(gt=0, lt=1, max_digits=7, decimal_places=6)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+# A person's name: no digits, so a phone or ID number never hides in it (H-3).
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^\D+$")
+]
 HouseholdId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=32)]
 
 
@@ -117,7 +121,7 @@ class Material(StrEnum):
 
 
 class Applicant(_Model):
-    name: ShortText
+    name: PersonName
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
     birth_date: date
     phone: Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
@@ -138,7 +142,7 @@ class CreditRating(_Model):
 
 
 class Guarantor(_Model):
-    name: ShortText
+    name: PersonName
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
     phone: Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
     household_id: HouseholdId
@@ -154,7 +158,7 @@ class Collateral(_Model):
 class GroupMember(_Model):
     """A household of a joint-liability group (联保小组), E-12."""
 
-    name: ShortText
+    name: PersonName
     household_id: HouseholdId
     relative_of_applicant: bool = False
 
@@ -174,7 +178,7 @@ class LoanApplication(_Model):
     collateral: list[Collateral] = Field(default_factory=list, max_length=10)
     group_members: list[GroupMember] = Field(default_factory=list, max_length=30)
     credit_rating: CreditRating
-    materials: list[Material] = Field(default_factory=list)
+    materials: list[Material] = Field(default_factory=list, max_length=len(Material))
 
 
 class Actor(_Model):

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.credit_bureau import CreditBureauActivities, CreditReportRequest
@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         check_application,
         check_credit_report,
         check_household,
+        group_households,
         missing_materials,
     )
     from domain.errors import Refusal, RuleViolation, ViolationKind
@@ -178,7 +179,7 @@ class LoanWorkflow:
             ClaimHouseholdInput(
                 loan_id=self._inp.loan_id,
                 household_id=app.applicant.household_id,
-                group_household_ids=[m.household_id for m in app.group_members],
+                group_household_ids=group_households(app),
                 applied_on=self._today(),
                 split_window_days=self._policy.eligibility.split_window_days,
             ),
@@ -840,21 +841,30 @@ class LoanWorkflow:
         )
 
     async def _send_sms(self, template: str, context: dict[str, object]) -> None:
-        """A-3/C-4: tell the borrower; keyed by step so a retry never sends twice."""
-        await workflow.execute_activity_method(
-            NotificationActivities.send_sms,
-            SendSmsInput(
-                idempotency_key=self._key(f"sms/{template}/r{self._round}"),
-                loan_id=self._inp.loan_id,
-                phone=self._app.applicant.phone,
-                template=template,
-                context={
-                    "name": self._app.applicant.name,
-                    "loan_id": self._inp.loan_id,
-                    "institution": self._policy.institution,
-                    **context,
-                },
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-        )
+        """A-3/C-4: tell the borrower; keyed by step so a retry never sends twice.
+
+        A notice that cannot be rendered is an operations matter, never a reason to stop
+        the loan: it is logged and the loan goes on.
+        """
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.send_sms,
+                SendSmsInput(
+                    idempotency_key=self._key(f"sms/{template}/r{self._round}"),
+                    loan_id=self._inp.loan_id,
+                    phone=self._app.applicant.phone,
+                    template=template,
+                    context={
+                        "name": self._app.applicant.name,
+                        "loan_id": self._inp.loan_id,
+                        "institution": self._policy.institution,
+                        **context,
+                    },
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        except ActivityError as failed:
+            workflow.logger.error(
+                "loan %s: SMS %s not sent: %s", self._inp.loan_id, template, failed.cause
+            )

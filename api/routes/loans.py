@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentActor, SessionDep, TemporalClientDep, require_roles
 from api.schemas import (
@@ -42,6 +43,7 @@ from workflows.messages import (
 
 router = APIRouter(prefix="/loans", tags=["loans"])
 
+LoanId = Annotated[str, Path(min_length=1, max_length=40)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -61,7 +63,7 @@ AuditReader = Annotated[
 
 
 class MaterialsBody(BaseModel):
-    materials: list[Material] = Field(min_length=1)
+    materials: list[Material] = Field(min_length=1, max_length=len(Material))
 
 
 class WithdrawalBody(BaseModel):
@@ -91,7 +93,7 @@ def list_loans(
     branch: str | None = None,
     officer: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[LoanSummary]:
     """The loan register (贷款台账), masked (H-3), limited to the branches the actor may see."""
     return loans.list_loans(
@@ -128,14 +130,14 @@ async def search_loan_workflows(
 
 @router.get("/{loan_id}", response_model=LoanDetail)
 async def get_loan(
-    loan_id: str, actor: CurrentActor, session: SessionDep, client: TemporalClientDep
+    loan_id: LoanId, actor: CurrentActor, session: SessionDep, client: TemporalClientDep
 ) -> LoanDetail:
     return await loans.loan_detail(session, client, actor, loan_id)
 
 
 @router.post("/{loan_id}/materials", response_model=LoanStatus)
 async def supply_materials(
-    loan_id: str,
+    loan_id: LoanId,
     body: MaterialsBody,
     actor: CurrentActor,
     session: SessionDep,
@@ -151,7 +153,7 @@ async def supply_materials(
 
 @router.post("/{loan_id}/investigations", response_model=LoanStatus)
 async def submit_investigation(
-    loan_id: str,
+    loan_id: LoanId,
     report: InvestigationReport,
     actor: CurrentActor,
     session: SessionDep,
@@ -171,7 +173,7 @@ async def submit_investigation(
 
 @router.post("/{loan_id}/review", response_model=LoanStatus)
 async def review_loan(
-    loan_id: str,
+    loan_id: LoanId,
     review: Review,
     actor: CurrentActor,
     session: SessionDep,
@@ -187,7 +189,7 @@ async def review_loan(
 
 @router.post("/{loan_id}/branch-confirmation", response_model=LoanStatus)
 async def confirm_as_branch_head(
-    loan_id: str,
+    loan_id: LoanId,
     review: Review,
     actor: CurrentActor,
     session: SessionDep,
@@ -203,7 +205,7 @@ async def confirm_as_branch_head(
 
 @router.post("/{loan_id}/decision", response_model=LoanStatus)
 async def decide_loan(
-    loan_id: str,
+    loan_id: LoanId,
     decision: Decision,
     actor: CurrentActor,
     session: SessionDep,
@@ -219,7 +221,7 @@ async def decide_loan(
 
 @router.post("/{loan_id}/contract", response_model=LoanStatus)
 async def sign_contract(
-    loan_id: str,
+    loan_id: LoanId,
     signing: ContractSigning,
     actor: CurrentActor,
     session: SessionDep,
@@ -235,7 +237,7 @@ async def sign_contract(
 
 @router.post("/{loan_id}/withdrawal", response_model=LoanStatus)
 async def withdraw_application(
-    loan_id: str,
+    loan_id: LoanId,
     body: WithdrawalBody,
     actor: CurrentActor,
     session: SessionDep,
@@ -250,7 +252,9 @@ async def withdraw_application(
 
 
 @router.get("/{loan_id}/schedule", response_model=list[InstallmentView])
-def get_schedule(loan_id: str, actor: CurrentActor, session: SessionDep) -> list[InstallmentView]:
+def get_schedule(
+    loan_id: LoanId, actor: CurrentActor, session: SessionDep
+) -> list[InstallmentView]:
     """C-4: the repayment schedule fixed at disbursement."""
     loans.get_loan_record(session, actor, loan_id)
     return records.schedule(session, loan_id)
@@ -258,7 +262,7 @@ def get_schedule(loan_id: str, actor: CurrentActor, session: SessionDep) -> list
 
 @router.get("/{loan_id}/ledger", response_model=list[records.LedgerEntryView])
 def get_ledger(
-    loan_id: str, actor: CurrentActor, session: SessionDep, request: Request
+    loan_id: LoanId, actor: CurrentActor, session: SessionDep, request: Request
 ) -> list[records.LedgerEntryView]:
     """C-3: the loan's journal entries."""
     loans.get_loan_record(session, actor, loan_id)
@@ -267,7 +271,7 @@ def get_ledger(
 
 @router.get("/{loan_id}/notifications", response_model=list[NotificationView])
 def get_notifications(
-    loan_id: str, actor: CurrentActor, session: SessionDep
+    loan_id: LoanId, actor: CurrentActor, session: SessionDep
 ) -> list[NotificationView]:
     """What was sent about the loan (SMS outbox, staff reminders); recipients masked (H-3)."""
     loans.get_loan_record(session, actor, loan_id)
@@ -276,8 +280,8 @@ def get_notifications(
 
 @router.get("/{loan_id}/audit", response_model=list[AuditEvent])
 async def get_audit_trail(
-    loan_id: str, actor: AuditReader, session: SessionDep, client: TemporalClientDep
+    loan_id: LoanId, actor: AuditReader, session: SessionDep, client: TemporalClientDep
 ) -> list[AuditEvent]:
     """H-2: every human step with actor, time, decision, comment and policy version."""
-    loans.get_loan_record(session, actor, loan_id)
+    await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
     return await audit.audit_trail(client, loan_id)

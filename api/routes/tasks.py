@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from api.deps import CurrentActor, SessionDep
 from api.schemas import TaskView
 from api.services import tasks
 
 router = APIRouter(prefix="/tasks", tags=["inbox"])
+
+TaskId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("", response_model=list[TaskView])
@@ -20,10 +24,10 @@ def my_tasks(
 
 
 @router.post("/{task_id}/claim", response_model=TaskView)
-def claim_task(task_id: int, actor: CurrentActor, session: SessionDep) -> TaskView:
+def claim_task(task_id: TaskId, actor: CurrentActor, session: SessionDep) -> TaskView:
     return tasks.claim_task(session, actor, task_id)
 
 
 @router.post("/{task_id}/release", response_model=TaskView)
-def release_task(task_id: int, actor: CurrentActor, session: SessionDep) -> TaskView:
+def release_task(task_id: TaskId, actor: CurrentActor, session: SessionDep) -> TaskView:
     return tasks.release_task(session, actor, task_id)

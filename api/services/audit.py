@@ -13,10 +13,11 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from api.schemas import AuditEvent
-from domain.ids import mask_pii
+from domain.ids import mask_pii_deep
 from workflows.messages import workflow_id_for
 
 # Outside effects worth showing next to the human steps.
@@ -65,8 +66,10 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
     activities: dict[int, str] = {}
     try:
         history = [e async for e in handle.fetch_history_events()]
-    except Exception as exc:  # the register knows the loan but its history is gone
-        raise ApiError(404, f"no workflow history for loan {loan_id}") from exc
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:  # retention has removed the history
+            raise ApiError(404, f"no workflow history for loan {loan_id}") from None
+        raise
     for event in history:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
@@ -102,7 +105,7 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
                 actor=arg["actor"]["username"],
                 role=arg["actor"]["role"],
                 decision=decision,
-                comment=mask_pii(comment) if comment else None,
+                comment=comment,
                 policy_version=policy_version,
                 details=details,
             )
@@ -144,4 +147,5 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
                     policy_version=policy_version,
                 )
             )
-    return events
+    # Comments, reasons and conditions are what staff typed: mask what they typed in (H-3).
+    return [AuditEvent.model_validate(mask_pii_deep(e.model_dump(mode="json"))) for e in events]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -23,9 +24,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError
 from api.schemas import LoanCreated, LoanDetail, LoanSummary, LoanWorkflowView
 from api.services.users import branch_prefecture
+from domain.approval import approval_tier
 from domain.calendar import china_date
 from domain.eligibility import check_application
 from domain.errors import Refusal, RuleViolation, ViolationKind, violation
+from domain.ids import mask_pii_deep
 from domain.loan import TERMINAL_STAGES, Actor, LoanApplication, Role, Stage, Tier
 from domain.money import from_fen
 from domain.policy import Policy
@@ -52,17 +55,7 @@ async def apply_for_loan(
 ) -> LoanCreated:
     """Checks what can be checked at the edge, then starts the loan's workflow."""
     now = datetime.now(UTC)
-    refusals = check_application(app, policy, china_date(now))
-    if refusals:
-        raise RuleViolation(refusals)
-    claim = session.get(HouseholdClaim, app.applicant.household_id)
-    if claim is not None:  # the workflow re-checks atomically (E-7); this answers at once
-        raise violation(
-            "E-7",
-            f"household {app.applicant.household_id} already has an open application or loan "
-            f"({claim.loan_id}); one member per household at a time",
-            field="applicant.household_id",
-        )
+    prefecture = await run_in_threadpool(_admit, session, policy, officer, app, now)
     loan_id = new_loan_id(now)
     await client.start_workflow(
         LoanWorkflow.run,
@@ -70,7 +63,7 @@ async def apply_for_loan(
             loan_id=loan_id,
             application=app,
             branch_code=officer.branch,
-            prefecture_code=branch_prefecture(session, officer.branch),
+            prefecture_code=prefecture,
             officer=officer,
             applied_at=now,
             policy=policy,
@@ -93,6 +86,32 @@ async def apply_for_loan(
         policy_version=policy.version,
         stage=Stage.APPLIED,
     )
+
+
+def _admit(
+    session: Session, policy: Policy, officer: Actor, app: LoanApplication, now: datetime
+) -> str | None:
+    """The edge's checks (nothing is started or written if one fails); the prefecture branch."""
+    refusals = check_application(app, policy, china_date(now))
+    if refusals:
+        raise RuleViolation(refusals)
+    claim = session.get(HouseholdClaim, app.applicant.household_id)
+    if claim is not None:  # the workflow re-checks atomically (E-7); this answers at once
+        raise violation(
+            "E-7",
+            f"household {app.applicant.household_id} already has an open application or loan "
+            f"({claim.loan_id}); one member per household at a time",
+            field="applicant.household_id",
+        )
+    prefecture = branch_prefecture(session, officer.branch)
+    if prefecture is None and approval_tier(app.amount, policy) is Tier.PREFECTURE:
+        raise violation(
+            "A-2",
+            f"branch {officer.branch} reports to no prefecture branch, so a loan above the "
+            f"county limit {policy.approval.county_authority_limit} cannot be routed",
+            field="amount",
+        )
+    return prefecture
 
 
 def visible_branches(session: Session, actor: Actor) -> set[str] | None:
@@ -121,7 +140,7 @@ async def search_workflows(
     Filter values are validated as plain codes by the route, so they cannot alter the query.
     """
     clauses = ["WorkflowType = 'LoanWorkflow'"]
-    branches = visible_branches(session, actor)
+    branches = await run_in_threadpool(visible_branches, session, actor)
     if branch is not None:
         if branches is not None and branch not in branches:
             raise ApiError(403, f"branch {branch} is not yours to search", field="branch")
@@ -214,22 +233,32 @@ def summary(record: LoanRecord) -> LoanSummary:
         decided_at=record.decided_at,
         disbursed_at=record.disbursed_at,
         maturity_date=record.maturity_date,
-        outcome_reasons=record.outcome_reasons,
+        outcome_reasons=mask_pii_deep(record.outcome_reasons),
     )
 
 
 async def loan_detail(session: Session, client: Client, actor: Actor, loan_id: str) -> LoanDetail:
-    """The register line and the workflow's own state; right after the application, while
-    intake runs and the register has no line yet, the workflow's state alone."""
-    record = session.get(LoanRecord, loan_id)
+    """The register line and the workflow's own state. Right after the application, while
+    intake runs, the workflow's state alone; after Temporal's retention has removed an ended
+    loan's history, the register line alone."""
+    record = await run_in_threadpool(session.get, LoanRecord, loan_id)
+    status: LoanStatus | None = None
     try:
         status = await _handle(client, loan_id).query(LoanWorkflow.status)
     except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND and record is None:
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        if record is None:
             raise ApiError(404, f"no loan {loan_id}", field="loan_id") from None
-        raise
-    _check_visible(session, actor, loan_id, status.branch_code)
-    return LoanDetail(loan=summary(record) if record else None, workflow=status)
+    if status is not None:
+        branch = status.branch_code
+    else:
+        assert record is not None
+        branch = record.branch_code
+    await run_in_threadpool(_check_visible, session, actor, loan_id, branch)
+    return LoanDetail(
+        loan=summary(record) if record else None, workflow=masked(status) if status else None
+    )
 
 
 def _handle(client: Client, loan_id: str) -> WorkflowHandle[LoanWorkflow, Any]:
@@ -246,18 +275,18 @@ async def perform_step(
     idempotency_key: str | None = None,
 ) -> LoanStatus:
     """Sends one human step to the loan's workflow; its validator decides, nothing else."""
-    record = get_loan_record(session, actor, loan_id)
+    record = await run_in_threadpool(get_loan_record, session, actor, loan_id)
     handle = _handle(client, loan_id)
     update_id = _update_id(actor, update, idempotency_key)
     if update_id is not None:
         earlier = await _earlier_result(handle, update_id)
         if earlier is not None:
-            return earlier
+            return masked(earlier)
     stage = Stage(record.stage)
     if stage in TERMINAL_STAGES:
         rule = "C-1" if stage is Stage.LAPSED else "A-3"
         raise violation(rule, f"loan {loan_id} has ended in stage '{stage.value}'")
-    _check_claim(session, actor, loan_id)
+    await run_in_threadpool(_check_claim, session, actor, loan_id)
     try:
         result: LoanStatus = await handle.execute_update(update, step_input, id=update_id)
     except WorkflowUpdateFailedError as failed:
@@ -266,7 +295,12 @@ async def perform_step(
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise ApiError(409, f"loan {loan_id} is no longer accepting steps") from None
         raise
-    return result
+    return masked(result)
+
+
+def masked(status: LoanStatus) -> LoanStatus:
+    """The workflow's state as staff may see it: numbers typed into free text masked (H-3)."""
+    return LoanStatus.model_validate(mask_pii_deep(status.model_dump(mode="json")))
 
 
 def _update_id(actor: Actor, update: Any, idempotency_key: str | None) -> str | None:

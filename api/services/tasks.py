@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
+from sqlalchemy import CursorResult, or_, update
 from sqlmodel import Session, col, select
 
 from api.errors import ApiError
@@ -80,9 +82,20 @@ def claim_task(session: Session, actor: Actor, task_id: int) -> TaskView:
         raise ApiError(409, f"task {task_id} is already claimed by {task.claimed_by}")
     if not _may_take(task, actor):
         raise ApiError(403, f"task {task_id} is for a {task.role} of branch {task.branch_code}")
-    task.claimed_by = actor.username
-    session.add(task)
+    # Compare-and-set, so of two people claiming at once exactly one gets the task.
+    claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Task)
+        .where(
+            col(Task.id) == task_id,
+            col(Task.status) == "open",
+            or_(col(Task.claimed_by).is_(None), col(Task.claimed_by) == actor.username),
+        )
+        .values(claimed_by=actor.username)
+    )
     session.commit()
+    if claimed.rowcount != 1:
+        raise ApiError(409, f"task {task_id} was claimed or closed just now")
+    session.refresh(task)
     return _view(task, _loan(session, task), china_date(datetime.now(UTC)))
 
 

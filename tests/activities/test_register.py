@@ -217,7 +217,13 @@ def test_recent_amounts_e15_and_returning_customer(register: RegisterActivities)
     project(register, projection("NEW", applied_at=at(0)))  # the applying loan itself
 
     standing = claim(register, "NEW")
-    assert standing.recent_amounts == [Decimal("5000.00"), Decimal("20000.00")]
+    # withdrawn and lapsed applications count, refused and rejected ones do not
+    assert standing.recent_amounts == [  # oldest first
+        Decimal("5000.00"),
+        Decimal("20000.00"),
+        Decimal("9300.00"),
+        Decimal("9200.00"),
+    ]
     assert not standing.returning_customer
 
     project(

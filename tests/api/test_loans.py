@@ -157,11 +157,12 @@ async def test_county_loan_from_application_to_disbursement(loan_api: LoanApi) -
     for number in _pii_of(data):
         assert not any(number in text for text in answers), number
 
-    balances = await loan_api.get("head1", "/ledger/balances")
+    balances = await loan_api.get("auditor1", "/ledger/balances")
     assert balances.status_code == 200, balances.text
     accounts = {k: Decimal(v) for k, v in balances.json().items()}
     assert accounts["1301"] == Decimal("28000")  # loans receivable
     assert sum(accounts.values()) == 0  # the journal balances
+    assert (await loan_api.get("head1", "/outbox")).status_code == 403  # all branches' SMS
     forbidden = await loan_api.get("officer1", "/ledger/balances")
     assert forbidden.status_code == 403
 
@@ -271,3 +272,23 @@ async def test_a_new_loan_is_readable_at_once_and_an_unknown_one_is_404(loan_api
     missing = await loan_api.get("officer1", "/loans/LN20260101NOSUCH")
     assert missing.status_code == 404
     assert missing.json()["detail"]["errors"][0]["field"] == "loan_id"
+
+
+async def test_numbers_typed_into_free_text_are_masked_everywhere(loan_api: LoanApi) -> None:
+    """rule H-3: a reason quoting a phone and an ID shows masked in lists, state and audit."""
+    loan_id = await loan_api.apply()
+    await loan_api.wait_for_stage(loan_id, "investigation")
+    phone, id_number = "13912345678", "110101199003078515"
+    reason = f"借款人电话{phone}，身份证{id_number}，已另筹资金"
+    step = await loan_api.post("officer1", f"/loans/{loan_id}/withdrawal", {"reason": reason})
+    assert step.status_code == 200, step.text
+    await loan_api.wait_for_stage(loan_id, "withdrawn")
+    seen = [
+        step.text,
+        (await loan_api.get("officer1", "/loans")).text,
+        (await loan_api.get("officer1", f"/loans/{loan_id}")).text,
+        (await loan_api.get("auditor1", f"/loans/{loan_id}/audit")).text,
+    ]
+    for text in seen:
+        assert phone not in text and id_number not in text
+    assert "139****5678" in seen[2]

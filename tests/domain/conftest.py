@@ -66,7 +66,11 @@ def sample_application(**overrides: Any) -> LoanApplication:
 
 
 def group_member(n: int, **overrides: Any) -> dict[str, Any]:
-    return {"name": f"成员{n}", "household_id": f"HH-10{n:02d}", **overrides}
+    return {
+        "name": f"成员{'甲乙丙丁戊己庚辛'[n % 8]}",
+        "household_id": f"HH-10{n:02d}",
+        **overrides,
+    }
 
 
 def actor(**overrides: Any) -> Actor:

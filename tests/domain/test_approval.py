@@ -121,6 +121,13 @@ def test_a2_refuses_approver_over_limit() -> None:
     assert "30,000.00" in refusal.message and "20,000.00" in refusal.message
 
 
+def test_a2_approving_less_does_not_bring_a_loan_within_a_smaller_limit() -> None:
+    small = actor(approval_limit=Decimal("20000"))
+    cut = approve(amount=Decimal("20000"))
+    [refusal] = check_decision(cut, small, sample_application(), Tier.COUNTY, POLICY)
+    assert refusal.rule == "A-2" and "30,000.00" in refusal.message
+
+
 def test_a2_refuses_actor_without_limit() -> None:
     nobody = actor(approval_limit=None)
     [refusal] = check_decision(approve(), nobody, sample_application(), Tier.COUNTY, POLICY)

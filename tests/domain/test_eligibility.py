@@ -14,6 +14,7 @@ from domain.eligibility import (
     check_household,
     credit_grade,
     grade_at_least,
+    group_households,
     is_production_or_business,
     max_term_for,
     missing_materials,
@@ -471,6 +472,21 @@ def test_e12_refuses_relative_of_applicant() -> None:
     app = group_app(group_member(1), group_member(2, relative_of_applicant=True))
     [refusal] = of_rule(check_application(app, POLICY, TODAY), "E-12")
     assert "relative" in refusal.message
+
+
+def test_e12_group_members_belong_only_to_a_group_loan() -> None:
+    app = sample_application(group_members=[group_member(1), group_member(2)])
+    [refusal] = of_rule(check_application(app, POLICY, TODAY), "E-12")
+    assert refusal.field == "group_members" and "only for a group" in refusal.message
+    assert group_households(app) == []  # nobody is locked into a group the loan lacks
+
+
+def test_e12_the_applicants_household_is_in_its_own_group() -> None:
+    app = group_app(group_member(1), group_member(2))
+    assert group_households(app) == [
+        app.applicant.household_id,
+        *(m.household_id for m in app.group_members),
+    ]
 
 
 # --- E-13 materials ---

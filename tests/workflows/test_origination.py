@@ -19,7 +19,14 @@ from domain.approval import decision_deadline, signing_deadline
 from domain.calendar import WorkingCalendar
 from domain.loan import Material, Stage
 from domain.schedule import schedule_totals
-from store.models import JournalEntry, LoanRecord, Notification, ScheduledInstallment, Task
+from store.models import (
+    HouseholdClaim,
+    JournalEntry,
+    LoanRecord,
+    Notification,
+    ScheduledInstallment,
+    Task,
+)
 from tests.samples import actor, application, approve, forward, report, signing
 from tests.workflows.conftest import LoanHarness
 from worker import ACTIVITY_THREADS, build_activities
@@ -532,3 +539,24 @@ async def test_disbursement_retried_after_a_failure_posts_once(
     entries = rows(loans, JournalEntry, loan_id=status.loan_id)
     assert len(entries) == 1
     assert SqlLedger(loans.sessions).balance(LOANS_RECEIVABLE, status.loan_id) == Decimal("30000")
+
+
+async def test_splitting_a_withdrawn_application_into_pieces_is_refused(
+    loans: LoanHarness,
+) -> None:
+    """rule E-15: 40 000 withdrawn, then 20 000: together they need the prefecture tier."""
+    today = await loans.today()
+    first = application(today, amount="40000")
+    handle = await loans.apply(first)
+    await loans.wait_for_stage(handle, Stage.INVESTIGATION)
+    await handle.execute_update(
+        LoanWorkflow.withdraw_application,
+        WithdrawApplication(actor=actor("officer1"), reason="借款人改为分次申请"),
+    )
+    await loans.wait_for_stage(handle, Stage.WITHDRAWN)
+    await loans.eventually(lambda: not rows(loans, HouseholdClaim))  # rule E-7: released
+    piece = application(today, amount="20000", household_id=first.applicant.household_id)
+    outcome: LoanOutcome = await (await loans.apply(piece)).result()
+    assert outcome.stage is Stage.REFUSED
+    assert [r.rule for r in outcome.reasons] == ["E-15"]
+    assert "60,000.00" in outcome.reasons[0].message
