@@ -12,11 +12,15 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from temporalio.testing import WorkflowEnvironment
 
+from api.security import hash_password
+from api.services.users import DEV_PASSWORD
 from domain.ids import make_resident_id
 from settings import Settings
+from store.models import Branch, StaffUser
 from tests.api.conftest import (
     LoanApi,
     Login,
@@ -435,3 +439,39 @@ async def test_another_branch_cannot_see_or_act_on_a_loan(loan_api: LoanApi) -> 
         assert "CB01" in _errors(response)[0]["reason"]
     assert register.json() == [] and inbox.json() == []
     assert await _state(loan_api, loan_id) == before
+
+
+async def test_out_of_range_numbers_are_a_422_not_a_500(staff: LoanApi) -> None:
+    assert (await staff.get("officer1", "/loans", offset=10**30)).status_code == 422
+    response = await staff.post("officer1", f"/tasks/{10**30}/claim")
+    _refused(response, 422, None, "task_id")
+    many = application_data(china_today(), materials=["id_card"] * 1000)
+    _refused(await staff.post("officer1", "/loans", many), 422, None, "materials")
+
+
+async def test_a_large_loan_from_a_branch_without_a_prefecture_is_refused_at_once(
+    staff: LoanApi, app: FastAPI, api_settings: Settings, temporal_dev_env: WorkflowEnvironment
+) -> None:
+    """rule A-2: above the county limit the prefecture approves; no prefecture, no route."""
+    with app.state.sessions() as session:
+        session.add(Branch(code="CB99", name="独立支行", tier="county", parent_code=None))
+        session.add(
+            StaffUser(
+                username="lonely_officer",
+                full_name="孤立",
+                password_hash=hash_password(DEV_PASSWORD),
+                role="loan_officer",
+                branch_code="CB99",
+            )
+        )
+        session.commit()
+    data = application_data(
+        china_today(),
+        amount="80000",
+        term_months=24,
+        repayment_method="equal_installment",
+        household_annual_income="200000",
+    )
+    response = await staff.post("lonely_officer", "/loans", data)
+    _refused(response, 409, "A-2", "amount")
+    await _nothing_started(staff, temporal_dev_env, api_settings)

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from domain.calendar import china_date
 from domain.loan import LoanApplication, Stage
@@ -24,7 +26,7 @@ from store.migrate import upgrade_database
 from store.models import LoanRecord
 from tests.samples import actor
 from tests.temporal_env import start_time_skipping
-from worker import ACTIVITY_THREADS, build_worker
+from worker import ACTIVITY_THREADS, WORKFLOWS, build_activities, build_worker
 from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 
@@ -81,6 +83,30 @@ class LoanHarness:
                 return
             await asyncio.sleep(0.02)
         raise AssertionError("the read model never caught up")
+
+    @asynccontextmanager
+    async def replacing(self, name: str, replacement: Callable[..., Any]) -> AsyncIterator[None]:
+        """A worker whose activity ``name`` is ``replacement`` (registered under that name),
+        on a queue of its own; loans applied for inside the block run on it."""
+        settings = Settings(environment="test", task_queue=f"{self.task_queue}-{name}")
+        activities = [
+            a
+            for a in build_activities(self.sessions, settings)
+            if getattr(a, "__name__", "") != name
+        ]
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+            async with Worker(
+                self.client,
+                task_queue=settings.task_queue,
+                workflows=list(WORKFLOWS),
+                activities=[*activities, replacement],
+                activity_executor=executor,
+            ):
+                self.task_queue, previous = settings.task_queue, self.task_queue
+                try:
+                    yield
+                finally:
+                    self.task_queue = previous
 
     async def apply(
         self, app: LoanApplication, officer: str = "officer1"

@@ -11,7 +11,6 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from activities.ledger import LedgerActivities, PostDisbursementInput
 from adapters.ledger import LOANS_RECEIVABLE, PostingResult, SqlLedger
@@ -29,7 +28,6 @@ from store.models import (
 )
 from tests.samples import actor, application, approve, forward, report, signing
 from tests.workflows.conftest import LoanHarness
-from worker import ACTIVITY_THREADS, build_activities
 from workflows.loan import LoanWorkflow
 from workflows.messages import (
     ConfirmAsBranchHead,
@@ -508,33 +506,15 @@ async def test_disbursement_retried_after_a_failure_posts_once(
             raise RuntimeError("connection lost after the ledger committed")
         return result
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    from settings import Settings
-
-    activities = [
-        a
-        for a in build_activities(loans.sessions, Settings(environment="test"))
-        if getattr(a, "__name__", "") != "post_disbursement"
-    ] + [flaky_post_disbursement]
-    task_queue = loans.task_queue + "-flaky"
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with Worker(
-            loans.client,
-            task_queue=task_queue,
-            workflows=[LoanWorkflow],
-            activities=activities,
-            activity_executor=executor,
-        ):
-            loans.task_queue = task_queue
-            today = await loans.today()
-            handle = await loans.apply(application(today))
-            await through_approval(loans, handle)
-            await handle.execute_update(
-                LoanWorkflow.sign_contract,
-                SignContract(actor=actor("officer1"), signing=signing(today)),
-            )
-            status = await loans.wait_for_stage(handle, Stage.DISBURSED)
+    async with loans.replacing("post_disbursement", flaky_post_disbursement):
+        today = await loans.today()
+        handle = await loans.apply(application(today))
+        await through_approval(loans, handle)
+        await handle.execute_update(
+            LoanWorkflow.sign_contract,
+            SignContract(actor=actor("officer1"), signing=signing(today)),
+        )
+        status = await loans.wait_for_stage(handle, Stage.DISBURSED)
     assert attempts == [1, 2]
     entries = rows(loans, JournalEntry, loan_id=status.loan_id)
     assert len(entries) == 1
@@ -560,3 +540,16 @@ async def test_splitting_a_withdrawn_application_into_pieces_is_refused(
     assert outcome.stage is Stage.REFUSED
     assert [r.rule for r in outcome.reasons] == ["E-15"]
     assert "60,000.00" in outcome.reasons[0].message
+
+
+async def test_a_notice_that_cannot_be_sent_never_stops_the_loan(loans: LoanHarness) -> None:
+    """A broken SMS is logged; intake, the household's claim and the loan go on."""
+
+    @activity.defn(name="send_sms")
+    def broken_send_sms(inp: object) -> None:
+        raise ApplicationError("gateway template missing", non_retryable=True)
+
+    async with loans.replacing("send_sms", broken_send_sms):
+        handle = await loans.apply(application(await loans.today()))
+        status = await loans.wait_for_stage(handle, Stage.INVESTIGATION)
+    assert status.outcome_reasons == []
