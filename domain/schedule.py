@@ -58,7 +58,10 @@ def build_schedule(
 
     due_dates = _due_dates(start, term_months, method)
     periods = len(due_dates)
-    level = level_payment(principal, annual_rate, periods)  # 等额本息
+    day_counts = [
+        (due - prev).days for prev, due in zip([start, *due_dates], due_dates, strict=False)
+    ]
+    level = level_payment(principal, annual_rate, day_counts, basis)  # 等额本息
     share = to_cents(principal / periods)  # 等额本金
 
     lines: list[Installment] = []
@@ -110,10 +113,35 @@ def _due_dates(start: date, term_months: int, method: RepaymentMethod) -> list[d
     return [add_months(start, m) for m in months]
 
 
-def level_payment(principal: Decimal, annual_rate: Decimal, periods: int) -> Decimal:
-    """等额本息 payment A = P·r·(1+r)^n / ((1+r)^n − 1), r = annual / 12, to the cent."""
-    if annual_rate == 0:
-        return to_cents(principal / periods)
-    r = annual_rate / 12
-    growth = (1 + r) ** periods
-    return to_cents(principal * r * growth / (growth - 1))
+def level_payment(
+    principal: Decimal, annual_rate: Decimal, day_counts: list[int], basis: int
+) -> Decimal:
+    """等额本息: the level payment under P-1's actual-day interest, to the cent.
+
+    The textbook A = P·r·(1+r)^n / ((1+r)^n − 1) with r = annual/12 assumes 30-day months;
+    with interest by actual days / 360 it leaves the last payment yuan apart from the others.
+    So the payment is solved on the schedule itself: the least whole-cent payment after which
+    the last one is no larger, which leaves the last payment within cents of the rest.
+    """
+    cents = Decimal("0.01")
+    low, high = (
+        Decimal(0),
+        to_cents(principal + period_interest(principal, annual_rate, sum(day_counts), basis)),
+    )
+    while high - low > cents:
+        middle = to_cents((low + high) / 2)
+        if _last_payment(principal, annual_rate, day_counts, basis, middle) <= middle:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _last_payment(
+    principal: Decimal, annual_rate: Decimal, day_counts: list[int], basis: int, level: Decimal
+) -> Decimal:
+    outstanding = principal
+    for days in day_counts[:-1]:
+        interest = period_interest(outstanding, annual_rate, days, basis)
+        outstanding -= min(max(level - interest, ZERO), outstanding)
+    return outstanding + period_interest(outstanding, annual_rate, day_counts[-1], basis)

@@ -119,40 +119,51 @@ def test_c4_interest_quarterly_twelve_months_has_four_payments() -> None:
 
 
 def test_c4_equal_installment_two_months_by_hand() -> None:
-    # 等额本息 1 000 at 12%, r = 0.01, n = 2: A = 1000 × 0.01 × 1.0201 / 0.0201
-    # = 507.512… -> 507.51.
-    # 1: 31 days (03-01 .. 04-01): 1000 × 0.12 × 31 / 360 = 10.333 -> 10.33; principal 497.18.
-    # 2: 30 days: 502.82 × 0.12 × 30 / 360 = 5.0282 -> 5.03; the last repays 502.82 -> 507.85.
+    # 等额本息 1 000 at 12%, interest by actual days / 360 (P-1), so the level payment A is
+    # solved on the schedule: after A in month 1 the rest plus its interest is A again.
+    # 1: 31 days (03-01 .. 04-01): 1000 × 0.12 × 31 / 360 = 10.333 -> 10.33.
+    # 2: 30 days: (1010.33 − A) × (1 + 0.12 × 30 / 360) = A -> A = 1020.4333 / 2.01 = 507.68.
+    # Check: principal 507.68 − 10.33 = 497.35, remaining 502.65; 502.65 × 0.01 = 5.0265
+    # -> 5.03; the last repays 502.65 + 5.03 = 507.68.
     lines = build_schedule(
         D("1000"), D("0.12"), 2, RepaymentMethod.EQUAL_INSTALLMENT, date(2026, 3, 1)
     )
     assert rows(lines) == [
-        (1, date(2026, 4, 1), 31, D("497.18"), D("10.33"), D("507.51"), D("502.82")),
-        (2, date(2026, 5, 1), 30, D("502.82"), D("5.03"), D("507.85"), D("0.00")),
+        (1, date(2026, 4, 1), 31, D("497.35"), D("10.33"), D("507.68"), D("502.65")),
+        (2, date(2026, 5, 1), 30, D("502.65"), D("5.03"), D("507.68"), D("0.00")),
     ]
 
 
 def test_c4_equal_installment_twelve_months_by_hand() -> None:
-    # r = 0.006, (1.006)^12 = 1.0744242, A = 10 000 × 0.006 × 1.0744242 / 0.0744242 = 866.19.
-    # 1: 28 days -> 56.00 interest, principal 810.19, remaining 9 189.81.
-    # 2: 31 days: 9 189.81 × 0.072 × 31 / 360 = 56.9768 -> 56.98, principal 809.21.
-    # 12: remaining 863.58 × 0.0062 = 5.354 -> 5.35; payment 868.93 absorbs the rounding.
+    # A = 866.42 (solved as above; the 30-day textbook figure 866.19 would leave the last
+    # payment 2.74 higher). 1: 28 days -> 56.00 interest, principal 810.42, remaining
+    # 9 189.58. 2: 31 days: 9 189.58 × 0.072 × 31 / 360 = 56.9754 -> 56.98, principal 809.44.
+    # 12: 31 days on 860.98: 5.338 -> 5.34; payment 866.32, within cents of the others.
     lines = build_schedule(D("10000"), D("0.072"), 12, RepaymentMethod.EQUAL_INSTALLMENT, START)
     assert rows(lines)[:2] == [
-        (1, date(2026, 2, 28), 28, D("810.19"), D("56.00"), D("866.19"), D("9189.81")),
-        (2, date(2026, 3, 31), 31, D("809.21"), D("56.98"), D("866.19"), D("8380.60")),
+        (1, date(2026, 2, 28), 28, D("810.42"), D("56.00"), D("866.42"), D("9189.58")),
+        (2, date(2026, 3, 31), 31, D("809.44"), D("56.98"), D("866.42"), D("8380.14")),
     ]
-    assert all(i.payment == D("866.19") for i in lines[:-1])
+    assert all(i.payment == D("866.42") for i in lines[:-1])
     assert rows(lines)[-1] == (
         12,
         date(2027, 1, 31),
         31,
-        D("863.58"),
-        D("5.35"),
-        D("868.93"),
+        D("860.98"),
+        D("5.34"),
+        D("866.32"),
         D("0.00"),
     )
-    assert schedule_totals(lines) == (D("10000.00"), D("397.02"), D("10397.02"))
+    assert schedule_totals(lines) == (D("10000.00"), D("396.94"), D("10396.94"))
+
+
+def test_c4_equal_installment_last_payment_only_absorbs_rounding() -> None:
+    # 100 000 over 36 months: the last payment differs from the level one by cents, not
+    # by the ~157 yuan that a 30-day monthly rate would leave under actual-day interest.
+    lines = build_schedule(D("100000"), D("0.072"), 36, RepaymentMethod.EQUAL_INSTALLMENT, START)
+    level = lines[0].payment
+    assert all(i.payment == level for i in lines[:-1])
+    assert abs(lines[-1].payment - level) <= D("0.36")  # at most a cent per period
 
 
 def test_c4_equal_principal_by_hand() -> None:
@@ -180,7 +191,8 @@ def test_c4_equal_principal_by_hand() -> None:
 
 def test_c4_zero_rate_equal_installment() -> None:
     lines = build_schedule(D("1000"), D("0"), 3, RepaymentMethod.EQUAL_INSTALLMENT, START)
-    assert [i.payment for i in lines] == [D("333.33"), D("333.33"), D("333.34")]
+    # the least level payment after which the last is no larger
+    assert [i.payment for i in lines] == [D("333.34"), D("333.34"), D("333.32")]
 
 
 def test_c4_refuses_impossible_inputs() -> None:
