@@ -63,7 +63,11 @@ def seed(settings: Settings) -> None:
 
 async def register_search_attributes(settings: Settings) -> None:
     """Idempotent: adds the loan search attributes a cluster does not have yet."""
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        **settings.temporal_connect_options(),
+    )
     existing = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=settings.temporal_namespace)
     )

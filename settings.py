@@ -6,9 +6,11 @@ import shutil
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.service import TLSConfig
 
 from workflows import TASK_QUEUE
 
@@ -29,6 +31,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "LOANFLOW_TEMPORAL_NAMESPACE"),
     )
     task_queue: str = TASK_QUEUE
+    # A secured cluster: TLS (optionally mutual, with a client certificate) and/or an API key.
+    temporal_tls: bool = Field(
+        False, validation_alias=AliasChoices("TEMPORAL_TLS", "LOANFLOW_TEMPORAL_TLS")
+    )
+    temporal_tls_client_cert: Path | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH")
+    )
+    temporal_tls_client_key: Path | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH")
+    )
+    temporal_api_key: str | None = Field(None, validation_alias=AliasChoices("TEMPORAL_API_KEY"))
     # The run command starts an embedded dev server unless an existing cluster is used.
     embedded_temporal: bool = True
     temporal_ui_port: int = 8233
@@ -48,6 +61,16 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError("LOANFLOW_SECRET_KEY still has its development value")
         return self
+
+    def temporal_connect_options(self) -> dict[str, Any]:
+        """TLS and API key for ``Client.connect``, the same for the worker, API and CLI."""
+        tls: bool | TLSConfig = self.temporal_tls or self.temporal_api_key is not None
+        if self.temporal_tls_client_cert and self.temporal_tls_client_key:
+            tls = TLSConfig(
+                client_cert=self.temporal_tls_client_cert.read_bytes(),
+                client_private_key=self.temporal_tls_client_key.read_bytes(),
+            )
+        return {"tls": tls, "api_key": self.temporal_api_key}
 
     @property
     def temporal_ui_url(self) -> str:

@@ -77,6 +77,7 @@ async def connect(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        **settings.temporal_connect_options(),
     )
 
 

@@ -341,11 +341,12 @@ class RegisterActivities:
             tasks = session.exec(
                 select(Task).where(Task.loan_id == inp.loan_id, Task.status == "open")
             ).all()
-            # Without a register row yet, the heads of the tasks' branches stand in.
-            head_branches = (
-                {loan.branch_code} if loan is not None else {t.branch_code for t in tasks}
-            )
-            branches = head_branches | {t.branch_code for t in tasks}
+            # The loan's branch head and the head of each late task's own branch (a task
+            # at the prefecture has its head there).
+            head_branches = {t.branch_code for t in tasks}
+            if loan is not None:
+                head_branches.add(loan.branch_code)
+            branches = head_branches
             staff = session.exec(
                 select(StaffUser).where(
                     col(StaffUser.active).is_(True), col(StaffUser.branch_code).in_(branches)

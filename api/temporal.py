@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -28,10 +29,12 @@ class TemporalConnection:
         *,
         connect_timeout: timedelta = CONNECT_TIMEOUT,
         client: Client | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.address = address
         self.namespace = namespace
         self.connect_timeout = connect_timeout
+        self._options = options or {}
         self._client = client
         self._lock = asyncio.Lock()
 
@@ -40,7 +43,10 @@ class TemporalConnection:
         cls, settings: Settings, *, connect_timeout: timedelta = CONNECT_TIMEOUT
     ) -> TemporalConnection:
         return cls(
-            settings.temporal_address, settings.temporal_namespace, connect_timeout=connect_timeout
+            settings.temporal_address,
+            settings.temporal_namespace,
+            connect_timeout=connect_timeout,
+            options=settings.temporal_connect_options(),
         )
 
     @property
@@ -65,6 +71,7 @@ class TemporalConnection:
                     namespace=self.namespace,
                     data_converter=pydantic_data_converter,
                     connect_timeout=self.connect_timeout,
+                    **self._options,
                 ),
                 timeout,
             )

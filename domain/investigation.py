@@ -108,8 +108,10 @@ def discrepancies(
             f"second report {second.recommendation}"
         )
     if first.amount is not None and second.amount is not None:
+        # Measured on the smaller proposal: "the larger is more than 20% above the smaller",
+        # the reading that flags rather than hides a disagreement.
         gap = abs(first.amount - second.amount)
-        relative = gap / max(first.amount, second.amount)
+        relative = gap / min(first.amount, second.amount)
         if relative > policy.investigation_tolerance:
             out.append(
                 f"proposed amounts differ by {relative * 100:.1f}% (more than the "

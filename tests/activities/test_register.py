@@ -438,3 +438,10 @@ def test_late_task_recipients_a4(register: RegisterActivities, sessions: Session
     project(register, projection("L1", revision=2, open_tasks=[]))
     assert recipients(register, "L1") == ["head.c01"]
     assert recipients(register, "unknown") == []
+
+    # a late task at the prefecture reminds its owners there and the head there too
+    pref_review = task("L1/prefecture-review", Role.REVIEWER).model_copy(
+        update={"branch_code": "P01"}
+    )
+    project(register, projection("L1", revision=3, open_tasks=[pref_review]))
+    assert recipients(register, "L1") == ["head.c01", "head.p01"]

@@ -136,22 +136,22 @@ def test_i5_different_recommendations_flagged() -> None:
 
 
 def test_i5_amounts_exactly_20_percent_apart_not_flagged() -> None:
-    # |30 000 - 24 000| / 30 000 = 0.20, not more than the tolerance.
-    second = make_report(amount=Decimal("24000.00"))
+    # |30 000 - 25 000| / 25 000 = 0.20 (on the smaller), not more than the tolerance.
+    second = make_report(amount=Decimal("25000.00"))
     assert discrepancies(make_report(), second, TOLERANCE) == []
 
 
 def test_i5_amounts_more_than_20_percent_apart_flagged() -> None:
-    # |30 000 - 23 999.99| / 30 000 = 0.2000003.
-    second = make_report(recommendation="reduce", amount=Decimal("23999.99"))
+    # |30 000 - 24 999.99| / 24 999.99 = 0.2000005.
+    second = make_report(recommendation="reduce", amount=Decimal("24999.99"))
     lines = discrepancies(make_report(), second, TOLERANCE)
     assert lines[0] == "recommendations differ: first report approve, second report reduce"
     assert lines[1] == (
-        "proposed amounts differ by 20.0% (more than the 20% tolerance): 30,000.00 vs 23,999.99"
+        "proposed amounts differ by 20.0% (more than the 20% tolerance): 30,000.00 vs 24,999.99"
     )
     wide = discrepancies(make_report(amount=Decimal("10000")), make_report(), TOLERANCE)
     assert wide == [
-        "proposed amounts differ by 66.7% (more than the 20% tolerance): 10,000.00 vs 30,000.00"
+        "proposed amounts differ by 200.0% (more than the 20% tolerance): 10,000.00 vs 30,000.00"
     ]
 
 
