@@ -238,27 +238,37 @@ def summary(record: LoanRecord) -> LoanSummary:
 
 
 async def loan_detail(session: Session, client: Client, actor: Actor, loan_id: str) -> LoanDetail:
-    """The register line and the workflow's own state. Right after the application, while
-    intake runs, the workflow's state alone; after Temporal's retention has removed an ended
-    loan's history, the register line alone."""
+    """The register line and the workflow's own state."""
+    record, status = await _find(session, client, actor, loan_id, ask_workflow=True)
+    return LoanDetail(
+        loan=summary(record) if record else None, workflow=masked(status) if status else None
+    )
+
+
+async def _find(
+    session: Session, client: Client, actor: Actor, loan_id: str, *, ask_workflow: bool
+) -> tuple[LoanRecord | None, LoanStatus | None]:
+    """The loan's register line and, when asked or when there is no line yet, its workflow's
+    state: right after the application, while intake runs, only the workflow knows the loan;
+    after Temporal's retention has removed an ended loan's history, only the register does.
+    404 when neither knows it, 403 when it belongs to a branch the actor may not see."""
     record = await run_in_threadpool(session.get, LoanRecord, loan_id)
     status: LoanStatus | None = None
-    try:
-        status = await _handle(client, loan_id).query(LoanWorkflow.status)
-    except RPCError as exc:
-        if exc.status is not RPCStatusCode.NOT_FOUND:
-            raise
-        if record is None:
-            raise ApiError(404, f"no loan {loan_id}", field="loan_id") from None
+    if ask_workflow or record is None:
+        try:
+            status = await _handle(client, loan_id).query(LoanWorkflow.status)
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            if record is None:
+                raise ApiError(404, f"no loan {loan_id}", field="loan_id") from None
     if status is not None:
         branch = status.branch_code
     else:
         assert record is not None
         branch = record.branch_code
     await run_in_threadpool(_check_visible, session, actor, loan_id, branch)
-    return LoanDetail(
-        loan=summary(record) if record else None, workflow=masked(status) if status else None
-    )
+    return record, status
 
 
 def _handle(client: Client, loan_id: str) -> WorkflowHandle[LoanWorkflow, Any]:
@@ -275,14 +285,18 @@ async def perform_step(
     idempotency_key: str | None = None,
 ) -> LoanStatus:
     """Sends one human step to the loan's workflow; its validator decides, nothing else."""
-    record = await run_in_threadpool(get_loan_record, session, actor, loan_id)
+    record, status = await _find(session, client, actor, loan_id, ask_workflow=False)
     handle = _handle(client, loan_id)
     update_id = _update_id(actor, update, idempotency_key)
     if update_id is not None:
         earlier = await _earlier_result(handle, update_id)
         if earlier is not None:
             return masked(earlier)
-    stage = Stage(record.stage)
+    if record is not None:
+        stage = Stage(record.stage)
+    else:
+        assert status is not None
+        stage = status.stage
     if stage in TERMINAL_STAGES:
         rule = "C-1" if stage is Stage.LAPSED else "A-3"
         raise violation(rule, f"loan {loan_id} has ended in stage '{stage.value}'")
