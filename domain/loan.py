@@ -58,6 +58,26 @@ class CreditGrade(StrEnum):
     C = "C"
 
 
+class LoanClass(StrEnum):
+    """Five-level classification (五级分类), F-1; best first."""
+
+    NORMAL = "normal"  # 正常
+    SPECIAL_MENTION = "special_mention"  # 关注
+    SUBSTANDARD = "substandard"  # 次级
+    DOUBTFUL = "doubtful"  # 可疑
+    LOSS = "loss"  # 损失
+
+
+class Bucket(StrEnum):
+    """Days-past-due buckets of the register, D-4."""
+
+    CURRENT = "current"
+    M1 = "M1"  # 1-30 days
+    M2 = "M2"  # 31-60
+    M3 = "M3"  # 61-90
+    M3_PLUS = "M3+"  # over 90
+
+
 class Purpose(StrEnum):
     """E-8 purposes."""
 

@@ -10,6 +10,7 @@ import tomllib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -110,6 +111,111 @@ class InterestPolicy(_Section):
         return self
 
 
+class RepaymentPolicy(_Section):
+    """Section E after disbursement (还款): P-2..P-7."""
+
+    interest_reminder_days: int = Field(5, ge=0)  # P-3
+    maturity_notice_days_short: int = Field(10, ge=0)  # P-3: terms <= 12 months
+    maturity_notice_days_long: int = Field(30, ge=0)  # P-3: longer terms
+    penalty_rate_multiplier: Decimal = Field(Decimal("1.5"), ge=1)  # P-5: on overdue principal
+    # P-5: unpaid interest compounds; PBOC practice charges it at the penalty rate.
+    compound_rate_multiplier: Decimal = Field(Decimal("1.5"), ge=1)
+    prepayment_fee_rate: Decimal = Field(Decimal("0"), ge=0, lt=1)  # P-4: of the amount prepaid
+    prepayment_needs_consent: bool = True  # P-4
+    allocation_order: list[
+        Literal[
+            "penalty_interest",
+            "overdue_interest",
+            "overdue_principal",
+            "current_interest",
+            "current_principal",
+        ]
+    ] = Field(  # P-6
+        default_factory=lambda: [
+            "penalty_interest",
+            "overdue_interest",
+            "overdue_principal",
+            "current_interest",
+            "current_principal",
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _every_bucket_once(self) -> RepaymentPolicy:
+        if (
+            sorted(self.allocation_order) != sorted(set(self.allocation_order))
+            or len(self.allocation_order) != 5
+        ):
+            raise ValueError("allocation_order must name each of the five buckets once")
+        return self
+
+
+class InspectionPolicy(_Section):
+    """Section F (贷后检查): K-1..K-4."""
+
+    first_check_days: int = Field(15, gt=0)  # K-1
+    business_interval_months: int = Field(3, gt=0)  # K-2: production/business loans
+    consumer_lump_sum_interval_months: int = Field(6, gt=0)  # K-2
+    micro_credit_interval_months: int = Field(6, gt=0)  # K-2: by village
+    # K-3: the longest interval a grade allows (AAA/AA, A/BBB, BB and below or ungraded).
+    max_interval_days_top_grades: int = Field(180, gt=0)
+    max_interval_days_middle_grades: int = Field(90, gt=0)
+    max_interval_days_low_grades: int = Field(60, gt=0)
+    max_interval_days_substandard: int = Field(30, gt=0)  # K-3: 次级 and 可疑 every month
+
+
+class WarningPolicy(_Section):
+    """Section G (风险预警): W-2 deadlines (institution's choice; the rulebook sets none)."""
+
+    response_working_days: int = Field(5, gt=0)
+    escalation_working_days: int = Field(10, gt=0)
+
+
+class CollectionPolicy(_Section):
+    """Section H (逾期, 催收): D-1..D-3."""
+
+    first_reminder_working_days: int = Field(5, gt=0)  # D-1: 1 installment / <= 30 days
+    second_band_max_days: int = Field(60, gt=0)  # D-1: 31-60 days is the second rung
+    first_band_max_days: int = Field(30, gt=0)
+    # D-1 gives no deadline for the visit and the on-site rung: the institution's choice.
+    visit_working_days: int = Field(10, gt=0)
+    overdue_notice_days: int = Field(15, gt=0)  # D-2
+    renotice_months_individual: int = Field(6, gt=0)  # D-3
+    renotice_months_company: int = Field(3, gt=0)  # D-3
+    receipt_wait_days: int = Field(30, gt=0)  # D-3
+
+
+class ClassificationPolicy(_Section):
+    """Section I (五级分类, 信用等级): F-1, F-2."""
+
+    special_mention_max_dpd: int = Field(90, gt=0)  # F-1: 1-90 关注
+    substandard_max_dpd: int = Field(180, gt=0)  # F-1: 91-180 次级
+    doubtful_max_dpd: int = Field(360, gt=0)  # F-1: 181-360 可疑; beyond, 损失
+    score_overdue_30_90: int = Field(-15, le=0)  # F-2 (the rulebook's -10 to -20)
+    score_overdue_over_90: int = Field(-50, le=0)  # F-2: or 次级
+    score_doubtful_or_loss: int = Field(-60, le=0)  # F-2
+    score_purpose_changed: int = Field(-15, le=0)  # F-2
+    score_funds_to_third_party: int = Field(-30, le=0)  # F-2
+    no_upgrade_years_third_party: int = Field(2, ge=0)  # F-2
+    no_grading_years_crime: int = Field(5, ge=0)  # F-2
+
+    @model_validator(mode="after")
+    def _bands(self) -> ClassificationPolicy:
+        if not self.special_mention_max_dpd < self.substandard_max_dpd < self.doubtful_max_dpd:
+            raise ValueError("days-past-due bands must increase")
+        return self
+
+
+class ExtensionPolicy(_Section):
+    """Section J (展期): X-1, X-3, X-7."""
+
+    extension_request_days: int = Field(15, ge=0)  # X-1
+    short_term_max_months: int = Field(12, gt=0)  # X-3: up to this, at most the original term
+    medium_term_max_months: int = Field(60, gt=0)  # X-3: up to this, at most half of it
+    long_extension_max_months: int = Field(36, gt=0)  # X-3: beyond, at most 3 years
+    max_extensions: int = Field(1, ge=0)  # X-7
+
+
 class CalendarPolicy(_Section):
     """A-5: holidays and adjusted working days for years the calendar package lacks."""
 
@@ -136,6 +242,14 @@ class Policy(_Section):
     contract: ContractPolicy = Field(default_factory=ContractPolicy)
     interest: InterestPolicy = Field(default_factory=InterestPolicy)
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
+    # Post-loan management. A policy file without these sections gets the rulebook's
+    # defaults, so loans pinned before they existed read the same numbers.
+    repayment: RepaymentPolicy = Field(default_factory=RepaymentPolicy)
+    inspection: InspectionPolicy = Field(default_factory=InspectionPolicy)
+    warning: WarningPolicy = Field(default_factory=WarningPolicy)
+    collection: CollectionPolicy = Field(default_factory=CollectionPolicy)
+    classification: ClassificationPolicy = Field(default_factory=ClassificationPolicy)
+    extension: ExtensionPolicy = Field(default_factory=ExtensionPolicy)
 
 
 class PolicyFileError(Exception):

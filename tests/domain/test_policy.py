@@ -53,3 +53,25 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     broken.write_text("version = ", encoding="utf-8")
     with pytest.raises(PolicyFileError, match="not valid TOML"):
         load_policy(broken)
+
+
+def test_post_loan_sections_default_to_the_rulebook() -> None:
+    """Loans pinned to a file without these sections read the rulebook's numbers."""
+    policy = load_policy(PUBLISHED)
+    assert policy.repayment.interest_reminder_days == 5  # rule P-3
+    assert policy.repayment.penalty_rate_multiplier == Decimal("1.5")  # rule P-5
+    assert policy.inspection.first_check_days == 15  # rule K-1
+    assert policy.collection.overdue_notice_days == 15  # rule D-2
+    assert policy.classification.doubtful_max_dpd == 360  # rule F-1
+    assert policy.extension.max_extensions == 1  # rule X-7
+
+
+def test_allocation_order_names_each_bucket_once(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        PUBLISHED.read_text(encoding="utf-8")
+        + '\n[repayment]\nallocation_order = ["penalty_interest", "penalty_interest"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(PolicyFileError, match="allocation_order"):
+        load_policy(path)
