@@ -111,6 +111,22 @@ class InterestPolicy(_Section):
         return self
 
 
+AllocationBucket = Literal[
+    "penalty_interest",
+    "overdue_interest",
+    "overdue_principal",
+    "current_interest",
+    "current_principal",
+]
+DEFAULT_ALLOCATION: tuple[AllocationBucket, ...] = (
+    "penalty_interest",
+    "overdue_interest",
+    "overdue_principal",
+    "current_interest",
+    "current_principal",
+)
+
+
 class RepaymentPolicy(_Section):
     """Section E after disbursement (还款): P-2..P-7."""
 
@@ -122,22 +138,8 @@ class RepaymentPolicy(_Section):
     compound_rate_multiplier: Decimal = Field(Decimal("1.5"), ge=1)
     prepayment_fee_rate: Decimal = Field(Decimal("0"), ge=0, lt=1)  # P-4: of the amount prepaid
     prepayment_needs_consent: bool = True  # P-4
-    allocation_order: list[
-        Literal[
-            "penalty_interest",
-            "overdue_interest",
-            "overdue_principal",
-            "current_interest",
-            "current_principal",
-        ]
-    ] = Field(  # P-6
-        default_factory=lambda: [
-            "penalty_interest",
-            "overdue_interest",
-            "overdue_principal",
-            "current_interest",
-            "current_principal",
-        ]
+    allocation_order: list[AllocationBucket] = Field(  # P-6
+        default_factory=lambda: list(DEFAULT_ALLOCATION)
     )
 
     @model_validator(mode="after")
