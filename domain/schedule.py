@@ -47,16 +47,37 @@ def build_schedule(
     basis: int = 360,
 ) -> list[Installment]:
     """The schedule fixed at disbursement (rule C-4) for one of the E-14 methods."""
-    if principal <= 0 or principal != to_cents(principal):
-        raise ValueError(f"principal must be a positive amount in cents, got {principal}")
     if term_months < 1:
         raise ValueError(f"term must be at least 1 month, got {term_months}")
+    return build_schedule_on_dates(
+        principal, annual_rate, method, start, _due_dates(start, term_months, method), basis
+    )
+
+
+def build_schedule_on_dates(
+    principal: Decimal,
+    annual_rate: Decimal,
+    method: RepaymentMethod,
+    start: date,
+    due_dates: list[date],
+    basis: int = 360,
+) -> list[Installment]:
+    """A schedule from ``start`` over the given due dates, numbered from 1 (P-1, C-4).
+
+    For schedules recomputed by the rules rather than fixed at disbursement: a partial
+    prepayment (P-4) keeps the contract's remaining due dates, an extension (X-6) has its own.
+    """
+    if principal <= 0 or principal != to_cents(principal):
+        raise ValueError(f"principal must be a positive amount in cents, got {principal}")
     if annual_rate < 0:
         raise ValueError(f"annual rate must not be negative, got {annual_rate}")
     if basis < 1:
         raise ValueError(f"day-count basis must be positive, got {basis}")
+    if not due_dates:
+        raise ValueError("a schedule needs at least one due date")
+    if any(due <= prev for prev, due in zip([start, *due_dates], due_dates, strict=False)):
+        raise ValueError(f"due dates must be increasing and after the start {start}")
 
-    due_dates = _due_dates(start, term_months, method)
     periods = len(due_dates)
     day_counts = [
         (due - prev).days for prev, due in zip([start, *due_dates], due_dates, strict=False)
