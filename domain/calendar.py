@@ -29,7 +29,13 @@ def china_date(moment: datetime) -> date:
 class WorkingCalendar:
     """Answers "is this a working day" and counts working days (rule A-5)."""
 
-    def __init__(self, policy: CalendarPolicy) -> None:
+    def __init__(
+        self,
+        policy: CalendarPolicy,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger,
+    ) -> None:
+        # The workflow passes its replay-aware logger, so a replay does not warn again.
+        self._log = log
         self._holidays = frozenset(policy.extra_holidays)
         self._workdays = frozenset(policy.extra_workdays)
         self._policy_years = frozenset(d.year for d in self._holidays | self._workdays)
@@ -50,7 +56,7 @@ class WorkingCalendar:
             return bool(chinese_calendar.is_workday(day))
         if day.year not in self._policy_years and day.year not in self._fallback_years:
             self._fallback_years.add(day.year)
-            logger.warning(
+            self._log.warning(
                 "rule A-5: no official calendar data for %d (neither chinese_calendar nor the "
                 "policy file); counting Monday-Friday as working days",
                 day.year,

@@ -127,7 +127,7 @@ class LoanWorkflow:
         self._inp = inp
         self._app = inp.application
         self._policy = inp.policy
-        self._calendar = WorkingCalendar(inp.policy.calendar)
+        self._calendar = WorkingCalendar(inp.policy.calendar, workflow.logger)
         self._tier: Tier = approval_tier(inp.application.amount, inp.policy)
         self._route: list[Stage] = decision_stages(self._tier)
         self._stage = Stage.APPLIED

@@ -92,6 +92,15 @@ def test_a5_fallback_monday_to_friday_for_2030_logged_once(
     assert cal.fallback_years == {2030}
 
 
+def test_a5_fallback_warning_goes_to_the_logger_given(caplog: pytest.LogCaptureFixture) -> None:
+    """The workflow hands in its replay-aware logger, so a replay does not warn again."""
+    mine = logging.getLogger("tests.calendar")
+    cal = WorkingCalendar(CalendarPolicy(), mine)
+    with caplog.at_level(logging.WARNING, logger="tests.calendar"):
+        cal.is_working_day(date(2031, 3, 3))
+    assert [r.name for r in caplog.records if "2031" in r.getMessage()] == ["tests.calendar"]
+
+
 def test_a5_policy_extra_holidays_for_2027_honoured(caplog: pytest.LogCaptureFixture) -> None:
     # A hypothetical 2027 National Day arrangement published in the policy file.
     policy = CalendarPolicy(
