@@ -93,16 +93,6 @@ class TaskView(BaseModel):
     step_endpoint: str
 
 
-class InstallmentView(BaseModel):
-    number: int
-    due_date: date
-    principal: Decimal
-    interest: Decimal
-    payment: Decimal
-    remaining_principal: Decimal
-    days: int
-
-
 class NotificationView(BaseModel):
     id: int
     loan_id: str | None

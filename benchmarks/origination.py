@@ -95,7 +95,7 @@ class EmptyWorkflow:
 
 
 class BenchmarkError(RuntimeError):
-    pass
+    """A loan or request did not go as the benchmark script expects."""
 
 
 # ---------------------------------------------------------------------------- setup

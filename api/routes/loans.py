@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentActor, SessionDep, TemporalClientDep, require_roles
 from api.schemas import (
     AuditEvent,
-    InstallmentView,
     LoanCreated,
     LoanDetail,
     LoanSummary,
@@ -23,6 +22,7 @@ from domain.loan import (
     Actor,
     ContractSigning,
     Decision,
+    Installment,
     InvestigationReport,
     LoanApplication,
     Material,
@@ -251,10 +251,8 @@ async def withdraw_application(
     )
 
 
-@router.get("/{loan_id}/schedule", response_model=list[InstallmentView])
-def get_schedule(
-    loan_id: LoanId, actor: CurrentActor, session: SessionDep
-) -> list[InstallmentView]:
+@router.get("/{loan_id}/schedule", response_model=list[Installment])
+def get_schedule(loan_id: LoanId, actor: CurrentActor, session: SessionDep) -> list[Installment]:
     """C-4: the repayment schedule fixed at disbursement."""
     loans.get_loan_record(session, actor, loan_id)
     return records.schedule(session, loan_id)

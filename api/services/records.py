@@ -7,8 +7,9 @@ from decimal import Decimal
 from sqlmodel import Session, col, select
 
 from adapters.ledger import LedgerEntryView, SqlLedger
-from api.schemas import InstallmentView, NotificationView
+from api.schemas import NotificationView
 from domain.ids import mask_pii
+from domain.loan import Installment
 from domain.money import from_fen
 from store.db import SessionFactory
 from store.models import Notification, ScheduledInstallment
@@ -16,14 +17,15 @@ from store.models import Notification, ScheduledInstallment
 __all__ = ["LedgerEntryView", "account_balances", "ledger_entries", "notifications", "schedule"]
 
 
-def schedule(session: Session, loan_id: str) -> list[InstallmentView]:
+def schedule(session: Session, loan_id: str) -> list[Installment]:
+    """The schedule as stored at disbursement (C-4), in the domain's own terms."""
     rows = session.exec(
         select(ScheduledInstallment)
         .where(ScheduledInstallment.loan_id == loan_id)
         .order_by(col(ScheduledInstallment.number))
     )
     return [
-        InstallmentView(
+        Installment(
             number=r.number,
             due_date=r.due_date,
             principal=from_fen(r.principal_fen),
