@@ -1,4 +1,5 @@
-"""Register activities: the household locks (E-7, E-12), the loan register and task inbox.
+"""Register activities: the household locks (E-7, E-12), the loan register and task inbox,
+the household's credit score register (F-2) and the blacklist (D-5).
 
 The loan's truth is its workflow; these activities keep the database's view of it.
 Each runs in one transaction and may be retried any number of times.
@@ -9,21 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio import activity
 
 from domain.calendar import CHINA
+from domain.classification import CreditStanding, ScoreEvent, apply_score_event
 from domain.errors import Refusal
-from domain.ids import mask_pii_deep
+from domain.ids import mask_pii, mask_pii_deep
 from domain.loan import (
+    Bucket,
     GuaranteeType,
     HouseholdStanding,
     Installment,
+    LoanClass,
     Money,
     Purpose,
     RepaymentMethod,
@@ -31,8 +35,12 @@ from domain.loan import (
     Stage,
 )
 from domain.money import from_fen, to_fen
+from domain.policy import Policy
 from store.db import SessionFactory
 from store.models import (
+    BlacklistEntry,
+    CreditEventRecord,
+    CreditStandingRecord,
     GroupMembership,
     HouseholdClaim,
     LoanRecord,
@@ -103,6 +111,15 @@ class LoanProjection(BaseModel):
     maturity_date: date | None
     outcome_reasons: list[Refusal] = Field(default_factory=list)
     open_tasks: list[TaskSpec] = Field(default_factory=list)
+    # Post-loan management (贷后管理). Defaults, so projections in older workflow
+    # histories (written before servicing existed) still decode.
+    loan_class: LoanClass | None = None  # F-1
+    bucket: Bucket | None = None  # D-4
+    days_past_due: int = Field(default=0, ge=0)
+    principal_outstanding: Money | None = None
+    arrears: Money | None = None
+    next_due_date: date | None = None
+    closed_at: datetime | None = None
 
 
 class StoreScheduleInput(BaseModel):
@@ -112,6 +129,49 @@ class StoreScheduleInput(BaseModel):
 
 class LateTaskRecipientsInput(BaseModel):
     loan_id: str
+
+
+class RecordCreditEventInput(BaseModel):
+    """One F-2 event for the household's score; the key makes a retry harmless."""
+
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    household_id: str = Field(min_length=1, max_length=32)
+    loan_id: str = Field(min_length=1, max_length=40)
+    event: ScoreEvent
+    occurred_on: date
+    # The score the application's rating gave (E-4): the start when the register has no row.
+    initial_score: int = Field(ge=0, le=100)
+    policy: Policy
+
+
+class BlacklistHouseholdInput(BaseModel):
+    household_id: str = Field(min_length=1, max_length=32)
+    loan_id: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1, max_length=500)
+    listed_by: str = Field(min_length=1, max_length=64)
+
+
+class HouseholdCreditInput(BaseModel):
+    household_id: str
+
+
+class HouseholdCredit(BaseModel):
+    """What the register knows of a household's credit, for intake's E-4 and E-6 checks.
+
+    ``score`` is None when no F-2 event was ever recorded (the application's rating
+    stands); the restrictions are those of ``CreditStanding``.
+    """
+
+    score: int | None = None
+    grade_floor_c_until: date | None = None
+    no_upgrade_until: date | None = None
+    no_grading_until: date | None = None
+    blacklisted: bool = False  # D-5
+    blacklist_reason: str | None = None
+
+
+class _StandingMoved(Exception):
+    """Another transaction changed the credit standing between our read and our write."""
 
 
 def _utc(ts: datetime | None) -> datetime | None:
@@ -125,19 +185,29 @@ def _fen_or_none(amount: Decimal | None) -> int | None:
     return None if amount is None else to_fen(amount)
 
 
+def _standing_of(row: CreditStandingRecord) -> CreditStanding:
+    return CreditStanding(
+        score=row.score,
+        grade_floor_c_until=row.grade_floor_c_until,
+        no_upgrade_until=row.no_upgrade_until,
+        no_grading_until=row.no_grading_until,
+    )
+
+
 class RegisterActivities:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def _transaction(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one transaction; a unique-key race re-reads and tries again."""
+        """Run ``work`` in one transaction; a unique-key race (or a row changed under a
+        compare-and-set) re-reads and tries again."""
         with self._sessions() as session:
             for attempt in range(1, _ATTEMPTS + 1):
                 try:
                     result = work(session)
                     session.commit()
                     return result
-                except IntegrityError:
+                except (IntegrityError, _StandingMoved):
                     session.rollback()
                     if attempt == _ATTEMPTS:
                         raise
@@ -255,6 +325,13 @@ class RegisterActivities:
             "decided_at": _utc(inp.decided_at),
             "disbursed_at": _utc(inp.disbursed_at),
             "maturity_date": inp.maturity_date,
+            "loan_class": None if inp.loan_class is None else inp.loan_class.value,
+            "bucket": None if inp.bucket is None else inp.bucket.value,
+            "days_past_due": inp.days_past_due,
+            "principal_outstanding_fen": _fen_or_none(inp.principal_outstanding),
+            "arrears_fen": _fen_or_none(inp.arrears),
+            "next_due_date": inp.next_due_date,
+            "closed_at": _utc(inp.closed_at),
             # Reasons may quote what staff typed; the register is a list (H-3).
             "outcome_reasons": mask_pii_deep(
                 [r.model_dump(mode="json") for r in inp.outcome_reasons]
@@ -375,3 +452,108 @@ class RegisterActivities:
             if u.role == Role.BRANCH_HEAD.value and u.branch_code in head_branches
         )
         return sorted(recipients)
+
+    @activity.defn
+    def record_credit_event(self, inp: RecordCreditEventInput) -> CreditStanding:
+        """Lower the household's credit score for one event (rule F-2) and return the standing.
+
+        Rule F-2: overdue 30-90 days -15 (policy), over 90 days or 次级 -50, 可疑/损失 -60,
+        purpose changed without consent -15, funds passed to a third party -30 and no upgrade
+        for 2 years, crime grade C and no grading for 5 years; never below 0.
+
+        A household without a row starts from ``initial_score`` (its application's rating).
+        The event and the new standing are stored in one transaction under the idempotency
+        key: a retry (even a concurrent one) returns the stored standing unchanged.
+        """
+        return self._transaction(lambda session: self._record_credit_event(session, inp))
+
+    def _record_credit_event(self, session: Session, inp: RecordCreditEventInput) -> CreditStanding:
+        now = datetime.now(UTC)
+        row = session.exec(
+            select(CreditStandingRecord)
+            .where(CreditStandingRecord.household_id == inp.household_id)
+            .with_for_update()  # PostgreSQL waits here; SQLite relies on the check below
+            .execution_options(populate_existing=True)
+        ).first()
+        done = session.get(CreditEventRecord, inp.idempotency_key, populate_existing=True)
+        if done is not None:
+            if row is not None and row.household_id == done.household_id:
+                return _standing_of(row)
+            return CreditStanding(score=done.score_after)  # the key was another household's
+
+        before = CreditStanding(score=inp.initial_score) if row is None else _standing_of(row)
+        after = apply_score_event(before, inp.event, inp.occurred_on, inp.policy)
+        values = after.model_dump()
+        if row is None:
+            # A concurrent first event inserts the same primary key: IntegrityError, retry.
+            session.add(
+                CreditStandingRecord(household_id=inp.household_id, updated_at=now, **values)
+            )
+        else:
+            # Compare-and-set on the standing read, so a concurrent event is never lost.
+            moved = cast(
+                "CursorResult[Any]",
+                session.execute(
+                    update(CreditStandingRecord)
+                    .where(
+                        col(CreditStandingRecord.household_id) == inp.household_id,
+                        col(CreditStandingRecord.score) == before.score,
+                        col(CreditStandingRecord.grade_floor_c_until) == before.grade_floor_c_until,
+                        col(CreditStandingRecord.no_upgrade_until) == before.no_upgrade_until,
+                        col(CreditStandingRecord.no_grading_until) == before.no_grading_until,
+                    )
+                    .values(updated_at=now, **values)
+                ),
+            )
+            if moved.rowcount != 1:
+                raise _StandingMoved(inp.household_id)
+        session.add(
+            CreditEventRecord(
+                idempotency_key=inp.idempotency_key,
+                household_id=inp.household_id,
+                loan_id=inp.loan_id,
+                event=inp.event.value,
+                occurred_on=inp.occurred_on,
+                score_before=before.score,
+                score_after=after.score,
+                recorded_at=now,
+            )
+        )
+        session.flush()  # a concurrent retry of the same key fails here: IntegrityError, retry
+        return after
+
+    @activity.defn
+    def blacklist_household(self, inp: BlacklistHouseholdInput) -> None:
+        """Put a wilful defaulter's household on the blacklist (rule D-5): no new loans (E-6).
+
+        Listing an already listed household changes nothing (the first listing stands).
+        """
+
+        def work(session: Session) -> None:
+            if session.get(BlacklistEntry, inp.household_id) is None:
+                session.add(
+                    BlacklistEntry(
+                        household_id=inp.household_id,
+                        loan_id=inp.loan_id,
+                        reason=mask_pii(inp.reason),  # the blacklist is a list (H-3)
+                        listed_by=inp.listed_by,
+                    )
+                )
+                session.flush()
+
+        self._transaction(work)
+
+    @activity.defn
+    def household_credit(self, inp: HouseholdCreditInput) -> HouseholdCredit:
+        """What the register holds on the household's credit: F-2 score and restrictions
+        (for E-4) and the D-5 blacklist (for E-6)."""
+        with self._sessions() as session:
+            standing = session.get(CreditStandingRecord, inp.household_id)
+            listed = session.get(BlacklistEntry, inp.household_id)
+        credit = HouseholdCredit(
+            blacklisted=listed is not None,
+            blacklist_reason=None if listed is None else listed.reason,
+        )
+        if standing is not None:
+            credit = credit.model_copy(update=_standing_of(standing).model_dump())
+        return credit

@@ -111,6 +111,14 @@ class LoanRecord(SQLModel, table=True):
     decided_at: datetime | None = _optional_ts()
     disbursed_at: datetime | None = _optional_ts()
     maturity_date: date | None = None
+    # Post-loan management (贷后管理): class F-1, bucket D-4, and the balances.
+    loan_class: str | None = Field(default=None, index=True, max_length=16)
+    bucket: str | None = Field(default=None, index=True, max_length=8)
+    days_past_due: int = 0
+    principal_outstanding_fen: int | None = _fen(nullable=True)
+    arrears_fen: int | None = _fen(nullable=True)
+    next_due_date: date | None = None
+    closed_at: datetime | None = _optional_ts()
     outcome_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     updated_at: datetime = _created_ts()
 
@@ -158,6 +166,7 @@ class JournalEntry(SQLModel, table=True):
     loan_id: str | None = Field(default=None, index=True, max_length=40)
     kind: str = Field(max_length=40)
     memo: str = Field(default="", max_length=200)
+    value_date: date | None = None  # the business day the entry belongs to (起息日)
     posted_at: datetime = _created_ts()
 
 
@@ -187,3 +196,40 @@ class Notification(SQLModel, table=True):
     body: str
     status: str = Field(default="queued", max_length=16)
     created_at: datetime = _created_ts()
+
+
+class CreditStandingRecord(SQLModel, table=True):
+    """The household's credit score register (信用等级档案), lowered by F-2 events."""
+
+    __tablename__ = "credit_standings"
+    household_id: str = Field(primary_key=True, max_length=32)
+    score: int
+    grade_floor_c_until: date | None = None
+    no_upgrade_until: date | None = None
+    no_grading_until: date | None = None
+    updated_at: datetime = _created_ts()
+
+
+class CreditEventRecord(SQLModel, table=True):
+    """One F-2 event applied to a household's score; the key makes a retry harmless."""
+
+    __tablename__ = "credit_events"
+    idempotency_key: str = Field(primary_key=True, max_length=200)
+    household_id: str = Field(index=True, max_length=32)
+    loan_id: str = Field(index=True, max_length=40)
+    event: str = Field(max_length=32)
+    occurred_on: date
+    score_before: int
+    score_after: int
+    recorded_at: datetime = _created_ts()
+
+
+class BlacklistEntry(SQLModel, table=True):
+    """D-5: a wilful defaulter's household; intake refuses it (E-6)."""
+
+    __tablename__ = "blacklist"
+    household_id: str = Field(primary_key=True, max_length=32)
+    loan_id: str = Field(max_length=40)
+    reason: str = Field(max_length=500)
+    listed_by: str = Field(max_length=64)
+    listed_at: datetime = _created_ts()
