@@ -1,18 +1,20 @@
 """The ledger port and its embedded default: a double-entry journal in the database.
 
 Every posting carries an idempotency key; posting the same key again returns the
-entry already written, so an activity retry never posts twice (rule C-3).
+entry already written, so an activity retry never posts twice (rule C-3). A posting that
+debits a borrower's settlement account can carry a ``FundsGuard``: the account must hold the
+amount, checked in the transaction that writes the entry, so it is never overdrawn.
 """
 
 from __future__ import annotations
 
 import abc
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -20,8 +22,16 @@ from domain.money import from_fen, has_at_most_cents, to_fen
 from store.db import SessionFactory
 from store.models import JournalEntry, JournalLine
 
+CASH = "1001"  # 库存现金
 LOANS_RECEIVABLE = "1301"  # 农户贷款
+LOAN_LOSS_RESERVE = "1304"  # 贷款损失准备
 SETTLEMENT_DEPOSITS = "2011"  # 个人结算存款
+INTEREST_INCOME = "6011"  # 利息收入
+CONTRACT_INTEREST = "6011.01"  # 利息收入—合同利息 (current and overdue)
+PENALTY_INTEREST = "6011.02"  # 利息收入—罚息 and 复利
+# Off-balance memo accounts (表外登记): a written-off claim stays on record (账销案存, Z-1).
+WRITTEN_OFF_MEMO = "7001"  # 核销贷款登记
+WRITTEN_OFF_MEMO_CONTRA = "7002"  # 核销贷款登记对方科目
 
 
 def settlement_account_code(settlement_account: str) -> str:
@@ -41,7 +51,18 @@ class Posting(BaseModel):
     loan_id: str | None
     kind: str = Field(min_length=1, max_length=40)
     memo: str = Field(default="", max_length=200)
+    value_date: date | None = None  # the business day the entry belongs to (起息日)
     lines: list[PostingLine]
+
+
+class FundsGuard(BaseModel):
+    """Refuse the posting unless the settlement account holds what the posting debits from it."""
+
+    settlement_account: str = Field(min_length=1)
+
+    @property
+    def account_code(self) -> str:
+        return settlement_account_code(self.settlement_account)
 
 
 class PostingResult(BaseModel):
@@ -57,6 +78,7 @@ class LedgerEntryView(BaseModel):
     loan_id: str | None
     kind: str
     memo: str
+    value_date: date | None
     posted_at: datetime
     lines: list[PostingLine]
 
@@ -73,9 +95,28 @@ class IdempotencyConflict(ValueError):
     """The key was already posted with different content."""
 
 
+class InsufficientFunds(ValueError):
+    """The guarded settlement account holds less than the posting debits; nothing was written."""
+
+    def __init__(self, account: str, available: Decimal, needed: Decimal) -> None:
+        super().__init__(f"{account}: available {available}, needed {needed}")
+        self.account = account
+        self.available = available
+        self.needed = needed
+
+
 class Ledger(abc.ABC):
     @abc.abstractmethod
-    def post(self, posting: Posting) -> PostingResult: ...
+    def post(self, posting: Posting, *, guard: FundsGuard | None = None) -> PostingResult:
+        """Write the entry once per key; a key already posted returns that entry unchecked.
+
+        With a guard, the entry is written only if the guarded settlement account holds at
+        least what the posting debits from it (credits minus debits), else InsufficientFunds.
+        """
+
+    @abc.abstractmethod
+    def available(self, settlement_account: str) -> Decimal:
+        """Credits minus debits of the borrower's settlement account: what they can pay with."""
 
     @abc.abstractmethod
     def balance(self, account: str, loan_id: str | None = None) -> Decimal:
@@ -107,6 +148,16 @@ def validate_posting(posting: Posting) -> None:
         )
 
 
+def guarded_amount(posting: Posting, guard: FundsGuard) -> Decimal:
+    """What the posting takes out of the guarded account (its debits minus its credits)."""
+    code = guard.account_code
+    needed = sum((ln.debit - ln.credit for ln in posting.lines if ln.account == code), Decimal(0))
+    if needed <= 0:
+        # A guard on an account the posting does not debit would silently check nothing.
+        raise InvalidPosting(f"{posting.idempotency_key}: the posting does not debit {code}")
+    return needed
+
+
 def _line_key(account: str, loan_id: str | None, debit_fen: int, credit_fen: int) -> tuple:
     return (account, loan_id, debit_fen, credit_fen)
 
@@ -120,17 +171,21 @@ class SqlLedger(Ledger):
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
-    def post(self, posting: Posting) -> PostingResult:
+    def post(self, posting: Posting, *, guard: FundsGuard | None = None) -> PostingResult:
         validate_posting(posting)
+        needed = guarded_amount(posting, guard) if guard is not None else Decimal(0)
         with self._sessions() as session:
             existing = self._existing(session, posting)
             if existing is not None:
                 return existing
+            if guard is not None:
+                self._lock_account(session, guard.account_code)
             entry = JournalEntry(
                 idempotency_key=posting.idempotency_key,
                 loan_id=posting.loan_id,
                 kind=posting.kind,
                 memo=posting.memo,
+                value_date=posting.value_date,
             )
             session.add(entry)
             try:
@@ -146,6 +201,14 @@ class SqlLedger(Ledger):
                             credit_fen=to_fen(line.credit),
                         )
                     )
+                if guard is not None:
+                    session.flush()
+                    # Read after our own insert, inside the same transaction: the balance
+                    # includes this entry, and no other guarded debit can commit in between.
+                    left = self._credits_minus_debits(session, guard.account_code)
+                    if left < 0:
+                        session.rollback()
+                        raise InsufficientFunds(guard.account_code, left + needed, needed)
                 session.commit()
             except IntegrityError:
                 # Another worker posted the same key between our read and insert.
@@ -155,6 +218,35 @@ class SqlLedger(Ledger):
                     raise
                 return existing
             return PostingResult(entry_id=entry.id, already_posted=False)
+
+    @staticmethod
+    def _lock_account(session: Session, account_code: str) -> None:
+        """Serialise guarded debits of one account until this transaction ends.
+
+        SQLite needs nothing: its first insert takes the database's single write lock before
+        the balance is read. PostgreSQL reads committed rows per statement, so two guarded
+        debits could each see the other's money; a transaction-scoped advisory lock on the
+        account's code makes the second wait until the first has committed.
+        """
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection().execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:account, 0))"),
+                {"account": account_code},
+            )
+
+    @staticmethod
+    def _credits_minus_debits(session: Session, account_code: str) -> Decimal:
+        debit_fen, credit_fen = session.exec(
+            select(
+                func.coalesce(func.sum(JournalLine.debit_fen), 0),
+                func.coalesce(func.sum(JournalLine.credit_fen), 0),
+            ).where(JournalLine.account_code == account_code)
+        ).one()
+        return from_fen(int(credit_fen) - int(debit_fen))
+
+    def available(self, settlement_account: str) -> Decimal:
+        with self._sessions() as session:
+            return self._credits_minus_debits(session, settlement_account_code(settlement_account))
 
     def _existing(self, session: Session, posting: Posting) -> PostingResult | None:
         entry = session.exec(
@@ -241,6 +333,7 @@ class SqlLedger(Ledger):
                 loan_id=e.loan_id,
                 kind=e.kind,
                 memo=e.memo,
+                value_date=e.value_date,
                 posted_at=_as_utc(e.posted_at),
                 lines=by_entry.get(e.id, []),
             )
