@@ -28,10 +28,11 @@ from api.logging import configure_logging
 from settings import PROJECT_DIR, Settings, get_settings
 from store.db import SessionFactory, make_engine, session_factory
 from workflows.loan import LoanWorkflow
+from workflows.servicing import LoanServicingWorkflow
 
 log = logging.getLogger("loanflow.worker")
 
-WORKFLOWS: Sequence[type] = (LoanWorkflow,)
+WORKFLOWS: Sequence[type] = (LoanWorkflow, LoanServicingWorkflow)
 ACTIVITY_THREADS = 32  # activities are sync (database I/O) and run on this many threads
 
 
@@ -49,9 +50,18 @@ def build_activities(sessions: SessionFactory, settings: Settings) -> list[Calla
         register.project_loan,
         register.store_schedule,
         register.late_task_recipients,
+        register.record_credit_event,
+        register.blacklist_household,
+        register.household_credit,
         ledger.post_disbursement,
+        ledger.settlement_balance,
+        ledger.post_deposit,
+        ledger.post_repayment,
+        ledger.post_write_off,
+        ledger.post_recovery,
         notifications.send_sms,
         notifications.notify_staff,
+        notifications.issue_notice,
         bureau.fetch_credit_report,
     ]
 

@@ -33,14 +33,24 @@ class NotifyStaffInput(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
 
 
+class IssueNoticeInput(BaseModel):
+    """A notice printed for the borrower (书面通知), kept in the outbox for the clerk."""
+
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    loan_id: str
+    recipient: str = Field(min_length=1, max_length=64)  # the addressee's name
+    template: str
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
 class NotificationActivities:
     def __init__(self, notifier: Notifier, renderer: TemplateRenderer) -> None:
         self._notifier = notifier
         self._renderer = renderer
 
-    def _render(self, template: str, context: dict[str, Any]) -> str:
+    def _render(self, template: str, context: dict[str, Any], folder: str = "sms") -> str:
         try:
-            return self._renderer.render(template, context)
+            return self._renderer.render(template, context, folder)
         except (TemplateError, ValueError, TypeError) as exc:
             # A missing variable or unmasked data will not fix itself on retry.
             raise ApplicationError(
@@ -79,3 +89,18 @@ class NotificationActivities:
             )
             new += not result.already_sent
         return new
+
+    @activity.defn
+    def issue_notice(self, inp: IssueNoticeInput) -> NotificationResult:
+        """A printed notice (P-7 settlement certificate, ...), queued once per key."""
+        body = self._render(inp.template, inp.context, "print")
+        return self._notifier.send(
+            OutboundMessage(
+                idempotency_key=inp.idempotency_key,
+                loan_id=inp.loan_id,
+                channel="print",
+                recipient=inp.recipient,
+                template=inp.template,
+                body=body,
+            )
+        )

@@ -105,8 +105,12 @@ class NotificationView(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    """One entry of a loan's audit trail, read from its workflow history (H-2)."""
+    """One entry of a loan's audit trail, read from its workflow history (H-2).
 
+    A loan's workflow continues as new after disbursement and after each due date, so
+    an entry is located by its run and the event's id within that run."""
+
+    run_id: str
     event_id: int
     time: UtcDatetime
     kind: str

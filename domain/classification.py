@@ -22,9 +22,9 @@ from domain.schedule import add_months
 _CLASS_ORDER = list(LoanClass)  # best first
 
 # D-4 fixes the buckets themselves (not a policy parameter): M1 1-30, M2 31-60, M3 61-90.
-_BUCKET_LIMITS = ((30, Bucket.M1), (60, Bucket.M2), (90, Bucket.M3))
+BUCKET_LIMITS = ((30, Bucket.M1), (60, Bucket.M2), (90, Bucket.M3))  # D-4, inclusive
 # F-2 "overdue 30-90 days": the lower end is the rulebook's, no policy parameter.
-_SCORE_OVERDUE_FROM_DPD = 30
+SCORE_OVERDUE_FROM_DPD = 30
 _RATE_PLACES = Decimal("0.0001")
 _BUCKET_ORDER = {bucket: i for i, bucket in enumerate(Bucket)}
 
@@ -119,7 +119,7 @@ def bucket_for_dpd(days_past_due: int) -> Bucket:
         raise ValueError(f"days past due cannot be negative, got {days_past_due}")
     if days_past_due == 0:
         return Bucket.CURRENT
-    for limit, bucket in _BUCKET_LIMITS:
+    for limit, bucket in BUCKET_LIMITS:
         if days_past_due <= limit:
             return bucket
     return Bucket.M3_PLUS
@@ -192,7 +192,7 @@ def score_events_for_dpd(
     """
     reached = max(previous_dpd, dpd)
     due: list[ScoreEvent] = []
-    if reached >= _SCORE_OVERDUE_FROM_DPD:
+    if reached >= SCORE_OVERDUE_FROM_DPD:
         due.append(ScoreEvent.OVERDUE_30_TO_90)
     if not is_worse(LoanClass.SUBSTANDARD, loan_class):
         due.append(ScoreEvent.OVERDUE_OVER_90)

@@ -35,6 +35,7 @@ class Role(StrEnum):
     APPROVER = "approver"  # 审批人
     BRANCH_HEAD = "branch_head"  # 支行行长 / 网点负责人
     POST_LOAN_MANAGER = "post_loan_manager"  # 贷后管理岗
+    TELLER = "teller"  # 柜员: takes repayments at the counter
     AUDITOR = "auditor"  # 稽核
     ADMIN = "admin"
 
@@ -225,7 +226,9 @@ class Stage(StrEnum):
     APPROVAL = "approval"
     SIGNING = "signing"
     DISBURSING = "disbursing"
-    DISBURSED = "disbursed"
+    DISBURSED = "disbursed"  # paid out; loans from before servicing existed wait here
+    REPAYING = "repaying"  # 还款中: post-loan management (贷后管理) runs the schedule
+    CLOSED = "closed"  # 结清: everything repaid (P-7)
     REFUSED = "refused"  # failed eligibility at intake
     REJECTED = "rejected"  # rejected by an approver
     WITHDRAWN = "withdrawn"
@@ -237,6 +240,8 @@ class Stage(StrEnum):
 
 
 TERMINAL_STAGES = frozenset({Stage.REFUSED, Stage.REJECTED, Stage.WITHDRAWN, Stage.LAPSED})
+# Stages in which a loan takes no more steps: ended unfunded, or repaid in full.
+ENDED_STAGES = TERMINAL_STAGES | {Stage.CLOSED}
 DECISION_STAGES = frozenset(
     {
         Stage.MATERIALS_INCOMPLETE,

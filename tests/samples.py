@@ -92,6 +92,8 @@ def actor(username: str) -> Actor:
         "head1": (Role.BRANCH_HEAD, "CB01", None, None, None),
         "pref_reviewer": (Role.REVIEWER, "PF01", None, None, None),
         "pref_approver": (Role.APPROVER, "PF01", Tier.PREFECTURE, Decimal("200000"), None),
+        "manager1": (Role.POST_LOAN_MANAGER, "CB01", None, None, None),
+        "teller1": (Role.TELLER, "CB01", None, None, None),
     }
     role, branch, tier, limit, household = staff[username]
     return Actor(

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.credit_bureau import CreditBureauActivities, CreditReportRequest
@@ -21,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.register import (
         ClaimHouseholdInput,
         LateTaskRecipientsInput,
-        LoanProjection,
         RegisterActivities,
         ReleaseHouseholdInput,
         StoreScheduleInput,
@@ -44,8 +43,7 @@ with workflow.unsafe.imports_passed_through():
         group_households,
         missing_materials,
     )
-    from domain.errors import Refusal, RuleViolation, ViolationKind
-    from domain.ids import mask_id_number, mask_phone
+    from domain.errors import Refusal, ViolationKind
     from domain.investigation import check_report, discrepancies
     from domain.loan import (
         DECISION_STAGES,
@@ -64,13 +62,17 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.notices import borrower_reasons, task_labels
     from domain.schedule import build_schedule, maturity_date
+    from domain.servicing import open_book
     from workflows.messages import (
         ApplyForLoan,
+        BeginServicing,
         ConfirmAsBranchHead,
         DecideLoan,
         LoanOutcome,
         LoanStatus,
         ReportView,
+        ServiceLoan,
+        ServicingState,
         SignContract,
         StepRecord,
         SubmitInvestigation,
@@ -79,7 +81,9 @@ with workflow.unsafe.imports_passed_through():
         WithdrawApplication,
         workflow_id_for,
     )
-    from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
+    from workflows.projection import loan_projection, loan_search_attributes
+    from workflows.refusals import check_actor, refusal, refuse
+    from workflows.servicing import LoanServicingWorkflow
 
 # Infrastructure failures are retried without limit: a loan waits, it never fails for an outage.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -95,25 +99,6 @@ STEP_RULE = {
     "sign_contract": "C-1",
     "withdraw_application": "A-3",
 }
-
-
-def _refuse(refusals: list[Refusal]) -> ApplicationError:
-    """A refusal the API can read: the rule, the kind (-> HTTP status) and every reason."""
-    first = refusals[0]
-    return ApplicationError(
-        "; ".join(f"{r.rule}: {r.message}" for r in refusals),
-        {
-            "rule": first.rule,
-            "kind": RuleViolation(refusals).kind.value,
-            "refusals": [r.model_dump(mode="json") for r in refusals],
-        },
-        type="RuleViolation",
-        non_retryable=True,
-    )
-
-
-def _refusal(rule: str, message: str, kind: ViolationKind, field: str | None = None) -> Refusal:
-    return Refusal(rule=rule, message=message, kind=kind, field=field)
 
 
 def _end_of_day(day: date) -> datetime:
@@ -152,6 +137,7 @@ class LoanWorkflow:
         self._maturity: date | None = None
         self._schedule: list[Installment] = []
         self._reasons: list[Refusal] = []
+        self._begin_servicing = False
 
     # ------------------------------------------------------------------ run
 
@@ -267,7 +253,7 @@ class LoanWorkflow:
         except TimeoutError:
             self._stage = Stage.LAPSED
             self._reasons = [
-                _refusal(
+                refusal(
                     "C-1",
                     f"contract not signed by {self._signing_deadline}; the approval lapsed",
                     ViolationKind.CONFLICT,
@@ -322,8 +308,33 @@ class LoanWorkflow:
         )
 
     async def _service(self) -> None:
-        """Post-loan management (贷后管理) continues from here once it is built."""
-        await workflow.wait_condition(lambda: self._stage is not Stage.DISBURSED)
+        """Post-loan management (贷后管理) goes on in the loan's next runs (servicing.py).
+
+        A loan paid out before servicing existed waits here until told to begin
+        (``python manage.py begin-servicing``), so its history still replays.
+        """
+        if not workflow.patched("servicing"):
+            await workflow.wait_condition(lambda: self._begin_servicing)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self._approved is not None and self._disbursed_at is not None
+        book = open_book(self._schedule, self._approved.amount, china_date(self._disbursed_at))
+        workflow.continue_as_new(
+            ServiceLoan(
+                origination=self.status(),
+                application=self._app,
+                officer=self._inp.officer,
+                policy=self._policy,
+                book=book,
+                state=ServicingState(revision=self._revision),
+            ),
+            workflow=LoanServicingWorkflow.run,
+        )
+
+    @workflow.signal
+    def begin_servicing(self, inp: BeginServicing) -> None:
+        """Moves a loan paid out under the previous code into post-loan management."""
+        workflow.logger.info("loan %s: begin servicing (%s)", self._inp.loan_id, inp.reason)
+        self._begin_servicing = True
 
     async def _close_unfunded(self) -> None:
         """A loan that ends before disbursement frees the household (E-7) and tells the borrower."""
@@ -366,9 +377,9 @@ class LoanWorkflow:
         self._check_actor("supply_materials", inp.actor, Role.LOAN_OFFICER, self._inp.branch_code)
         missing = self._missing_materials()
         if not set(inp.materials) & set(missing):
-            raise _refuse(
+            raise refuse(
                 [
-                    _refusal(
+                    refusal(
                         "E-13",
                         "none of these materials is missing; still missing: " + ", ".join(missing),
                         ViolationKind.INVALID,
@@ -403,7 +414,7 @@ class LoanWorkflow:
         refusals: list[Refusal] = []
         if inp.actor.username in self._reports:
             refusals.append(
-                _refusal(
+                refusal(
                     "I-1",
                     f"{inp.actor.username} has already submitted a report for this loan; "
                     "the second report must come from a different officer",
@@ -412,7 +423,7 @@ class LoanWorkflow:
             )
         if inp.task_key is not None and inp.task_key not in self._free_investigation_slots():
             refusals.append(
-                _refusal(
+                refusal(
                     "I-1",
                     f"task {inp.task_key} is not an open investigation of this loan",
                     ViolationKind.CONFLICT,
@@ -421,7 +432,7 @@ class LoanWorkflow:
             )
         if inp.actor.household_id and inp.actor.household_id == self._app.applicant.household_id:
             refusals.append(
-                _refusal(
+                refusal(
                     "A-1",
                     "an officer may not investigate a loan to their own household",
                     ViolationKind.FORBIDDEN,
@@ -429,7 +440,7 @@ class LoanWorkflow:
             )
         refusals += check_report(inp.report, self._app)
         if refusals:
-            raise _refuse(refusals)
+            raise refuse(refusals)
 
     @workflow.update
     async def review_loan(self, inp: SubmitReview) -> LoanStatus:
@@ -498,7 +509,7 @@ class LoanWorkflow:
             self._return_to_investigation()
             await self._project()
         else:
-            self._reasons = [_refusal("A-3", decision.reason, ViolationKind.CONFLICT)]
+            self._reasons = [refusal("A-3", decision.reason, ViolationKind.CONFLICT)]
             self._stage = Stage.REJECTED
             await self._project()
         return self.status()
@@ -511,13 +522,13 @@ class LoanWorkflow:
         self._check_actor("decide_loan", inp.actor, Role.APPROVER, branch)
         refusals = check_decision(inp.decision, inp.actor, self._app, self._tier, self._policy)
         if refusals:
-            raise _refuse(refusals)
+            raise refuse(refusals)
 
     @workflow.update
     async def sign_contract(self, inp: SignContract) -> LoanStatus:
         """C-1/C-2: contracts signed and conditions met; disbursement follows at once."""
         if self._stage is not Stage.SIGNING:  # the window closed while this step was in flight
-            raise _refuse(self._signing_closed())
+            raise refuse(self._signing_closed())
         self._signing = inp.signing
         self._record_step("signing", inp.actor, "signed", inp.signing.contract_number)
         self._stage = Stage.DISBURSING
@@ -527,7 +538,7 @@ class LoanWorkflow:
     @sign_contract.validator
     def _validate_sign_contract(self, inp: SignContract) -> None:
         if self._stage is Stage.LAPSED:
-            raise _refuse(self._signing_closed())
+            raise refuse(self._signing_closed())
         self._check_step("sign_contract", {Stage.SIGNING})
         self._check_actor("sign_contract", inp.actor, Role.LOAN_OFFICER, self._inp.branch_code)
         assert self._approved is not None
@@ -540,7 +551,7 @@ class LoanWorkflow:
         )
         if inp.signing.signed_on > self._today():
             refusals.append(
-                _refusal(
+                refusal(
                     "C-1",
                     f"signed_on {inp.signing.signed_on} is in the future",
                     ViolationKind.INVALID,
@@ -548,14 +559,14 @@ class LoanWorkflow:
                 )
             )
         if refusals:
-            raise _refuse(refusals)
+            raise refuse(refusals)
 
     @workflow.update
     async def withdraw_application(self, inp: WithdrawApplication) -> LoanStatus:
         """The borrower withdraws before disbursement; the officer records it."""
         self._record_step("withdrawal", inp.actor, "withdrawn", inp.reason)
         self._reasons = [
-            _refusal("A-3", f"withdrawn by the borrower: {inp.reason}", ViolationKind.CONFLICT)
+            refusal("A-3", f"withdrawn by the borrower: {inp.reason}", ViolationKind.CONFLICT)
         ]
         self._stage = Stage.WITHDRAWN
         await self._project()
@@ -600,6 +611,7 @@ class LoanWorkflow:
             schedule=list(self._schedule),
             outcome_reasons=list(self._reasons),
             open_tasks=self._open_tasks(),
+            decided_at=self._decided_at,
         )
 
     # ------------------------------------------------------------------ checks
@@ -607,9 +619,9 @@ class LoanWorkflow:
     def _check_step(self, step: str, stages: set[Stage]) -> None:
         if self._stage not in stages:
             wanted = ", ".join(sorted(s.value for s in stages))
-            raise _refuse(
+            raise refuse(
                 [
-                    _refusal(
+                    refusal(
                         STEP_RULE[step],
                         f"loan {self._inp.loan_id} is in stage '{self._stage.value}'; "
                         f"{step} belongs to stage {wanted}",
@@ -619,17 +631,7 @@ class LoanWorkflow:
             )
 
     def _check_actor(self, step: str, actor: Actor, role: Role, branch: str) -> None:
-        if actor.role is not role or actor.branch != branch:
-            raise _refuse(
-                [
-                    _refusal(
-                        STEP_RULE[step],
-                        f"{step} is for a {role.value} of branch {branch}; "
-                        f"{actor.username} is a {actor.role.value} of branch {actor.branch}",
-                        ViolationKind.FORBIDDEN,
-                    )
-                ]
-            )
+        check_actor(STEP_RULE[step], step, actor, role, branch)
 
     def _check_separation(self, actor: Actor) -> None:
         refusals = check_separation(
@@ -639,11 +641,11 @@ class LoanWorkflow:
             reviewers=self._reviewers,
         )
         if refusals:
-            raise _refuse(refusals)
+            raise refuse(refusals)
 
     def _signing_closed(self) -> list[Refusal]:
         return [
-            _refusal(
+            refusal(
                 "C-1",
                 f"the signing window closed on {self._signing_deadline}; the approval has lapsed",
                 ViolationKind.CONFLICT,
@@ -794,48 +796,11 @@ class LoanWorkflow:
     async def _project(self) -> None:
         """Write the register row and the inbox; a newer revision always wins (idempotent)."""
         self._revision += 1
-        tasks = self._open_tasks()
-        workflow.upsert_search_attributes(
-            [
-                LOAN_STAGE.value_set(self._stage.value),
-                LOAN_BRANCH.value_set(self._inp.branch_code),
-                LOAN_OFFICER.value_set(self._inp.officer.username),
-                PENDING_ROLE.value_set(tasks[0].role.value if tasks else ""),
-            ]
-        )
-        app = self._app
-        approved = self._approved
+        status = self.status()
+        workflow.upsert_search_attributes(loan_search_attributes(status))
         await workflow.execute_activity_method(
             RegisterActivities.project_loan,
-            LoanProjection(
-                loan_id=self._inp.loan_id,
-                revision=self._revision,
-                stage=self._stage,
-                branch_code=self._inp.branch_code,
-                prefecture_code=self._inp.prefecture_code,
-                officer_username=self._inp.officer.username,
-                applicant_name=app.applicant.name,
-                id_number_masked=mask_id_number(app.applicant.id_number),
-                phone_masked=mask_phone(app.applicant.phone),
-                household_id=app.applicant.household_id,
-                village=app.applicant.village,
-                purpose=app.purpose,
-                guarantee_type=app.guarantee_type,
-                repayment_method=app.repayment_method,
-                amount_requested=app.amount,
-                amount_approved=approved.amount if approved else None,
-                term_months=approved.term_months if approved else app.term_months,
-                annual_rate=approved.annual_rate if approved else None,
-                policy_version=self._policy.version,
-                applied_at=self._inp.applied_at,
-                decision_due=self._decision_due,
-                sla_breached=self._sla_breached,
-                decided_at=self._decided_at,
-                disbursed_at=self._disbursed_at,
-                maturity_date=self._maturity,
-                outcome_reasons=self._reasons,
-                open_tasks=tasks,
-            ),
+            loan_projection(status, self._app, self._revision),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=RETRY,
         )

@@ -12,23 +12,28 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.register import TaskSpec
+from domain.classification import ScoreEvent
 from domain.errors import Refusal
 from domain.loan import (
     Actor,
     ApprovedTerms,
+    Bucket,
     ContractSigning,
     CreditReport,
     Decision,
     Installment,
     InvestigationReport,
     LoanApplication,
+    LoanClass,
     Material,
+    Money,
     Review,
     Role,
     Stage,
     Tier,
 )
 from domain.policy import Policy
+from domain.servicing import LoanBook, Repaid
 
 
 class _Message(BaseModel):
@@ -110,6 +115,26 @@ class StepRecord(_Message):
     comment: str
 
 
+class ServicingView(_Message):
+    """Post-loan management (贷后管理) as of now: where the loan stands and what it owes."""
+
+    today: date
+    days_past_due: int
+    loan_class: LoanClass
+    bucket: Bucket
+    principal_outstanding: Money
+    arrears: Money  # overdue principal and interest, penalty and compound interest
+    penalty_interest: Money
+    compound_interest: Money
+    next_due_date: date | None
+    next_payment: Money | None
+    installments_overdue: int
+    repaid: Repaid
+    payments: int
+    closed_on: date | None
+    final_evaluation: str | None
+
+
 class LoanStatus(_Message):
     """What the workflow knows about the loan now (a query; also each update's result)."""
 
@@ -141,9 +166,61 @@ class LoanStatus(_Message):
     schedule: list[Installment]
     outcome_reasons: list[Refusal]
     open_tasks: list[TaskSpec]
+    decided_at: datetime | None = None
+    servicing: ServicingView | None = None
+    closed_at: datetime | None = None
 
 
 class LoanOutcome(_Message):
     loan_id: str
     stage: Stage
     reasons: list[Refusal]
+
+
+class ServicingState(_Message):
+    """What post-loan management remembers besides the book, carried across runs."""
+
+    revision: int  # of the register projection: every run goes on counting
+    payments: int = 0  # payments taken so far; numbers their idempotency keys
+    reminders_sent: list[str] = Field(default_factory=list)  # of the coming due date
+    score_events: list[ScoreEvent] = Field(default_factory=list)  # F-2, once per loan
+    judged_class: LoanClass | None = None  # F-1 judgement (never better than the floor)
+    extended: bool = False  # X-6
+    closed_on: date | None = None  # P-7
+    final_evaluation: str | None = None  # P-7
+
+
+class ServiceLoan(_Message):
+    """Starts (and continues) post-loan management of a disbursed loan (贷后管理).
+
+    The loan's workflow continues as new with this input after disbursement and after
+    every due date, so each run's history stays short however long the loan runs.
+    """
+
+    origination: LoanStatus  # the loan as it stood when it was paid out
+    application: LoanApplication
+    officer: Actor
+    policy: Policy
+    book: LoanBook
+    state: ServicingState
+
+
+class RecordPayment(_Message):
+    """A teller takes a repayment at the counter into the settlement account (P-2, P-6)."""
+
+    actor: Actor
+    amount: Money = Field(gt=0)
+    reference: str = Field(default="", max_length=64)  # the counter's receipt number
+
+
+class SubmitFinalEvaluation(_Message):
+    """P-7: the officer's final evaluation note on a repaid loan; the archive then closes."""
+
+    actor: Actor
+    evaluation: str = Field(min_length=1, max_length=2000)
+
+
+class BeginServicing(_Message):
+    """Moves a loan paid out before servicing existed into post-loan management."""
+
+    reason: str = Field(default="servicing introduced", max_length=200)

@@ -7,6 +7,7 @@ reach the history: a validator's refusal changes nothing, so there is nothing to
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,11 @@ AUTOMATIC_STEPS = {
     "store_schedule": "repayment schedule fixed (C-4)",
     "send_sms": "SMS to the borrower",
     "notify_staff": "staff reminded (A-4)",
+    "post_deposit": "payment into the settlement account (P-2)",
+    "post_repayment": "repayment debited and allocated (P-2, P-6)",
+    "record_credit_event": "household credit score lowered (F-2)",
+    "issue_notice": "printed notice issued",
+    "release_household": "household released for new applications (E-7)",
 }
 
 
@@ -51,6 +57,10 @@ def _step_summary(name: str, arg: dict[str, Any]) -> tuple[str | None, str | Non
         return "materials supplied", ", ".join(arg["materials"]), {}
     if name == "withdraw_application":
         return "withdrawn", arg["reason"], {}
+    if name == "record_payment":
+        return "paid", arg.get("reference") or None, {"amount": arg["amount"]}
+    if name == "submit_final_evaluation":
+        return "evaluated", arg["evaluation"], {}
     return None, None, {}
 
 
@@ -58,26 +68,55 @@ def _time(event: HistoryEvent) -> datetime:
     return event.event_time.ToDatetime(tzinfo=UTC)
 
 
-async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
-    handle = client.get_workflow_handle(workflow_id_for(loan_id))
-    events: list[AuditEvent] = []
-    policy_version = ""
-    updates: dict[str, AuditEvent] = {}
-    activities: dict[int, str] = {}
+async def loan_runs(client: Client, loan_id: str) -> AsyncIterator[tuple[str, list[HistoryEvent]]]:
+    """Each run of the loan's workflow with its events, first to latest (continue-as-new)."""
+    workflow_id = workflow_id_for(loan_id)
     try:
-        history = [e async for e in handle.fetch_history_events()]
+        description = await client.get_workflow_handle(workflow_id).describe()
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:  # retention has removed the history
             raise ApiError(404, f"no workflow history for loan {loan_id}") from None
         raise
+    run_id = description.raw_description.workflow_execution_info.first_run_id or description.run_id
+    while run_id:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        events = [e async for e in handle.fetch_history_events()]
+        yield run_id, events
+        last = events[-1] if events else None
+        continued = last is not None and (
+            last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        )
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if continued and last is not None
+            else ""
+        )
+
+
+async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
+    events: list[AuditEvent] = []
+    async for run_id, history in loan_runs(client, loan_id):
+        events += await _run_trail(client, run_id, history)
+    # Comments, reasons and conditions are what staff typed: mask what they typed in (H-3).
+    return [AuditEvent.model_validate(mask_pii_deep(e.model_dump(mode="json"))) for e in events]
+
+
+async def _run_trail(client: Client, run_id: str, history: list[HistoryEvent]) -> list[AuditEvent]:
+    events: list[AuditEvent] = []
+    policy_version = ""
+    updates: dict[str, AuditEvent] = {}
+    activities: dict[int, str] = {}
     for event in history:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             started = event.workflow_execution_started_event_attributes
             (start,) = await client.data_converter.decode(started.input.payloads)
             policy_version = start["policy"]["version"]
+            if started.workflow_type.name != "LoanWorkflow":
+                continue  # a servicing run: the application was recorded by the first run
             events.append(
                 AuditEvent(
+                    run_id=run_id,
                     event_id=event.event_id,
                     time=_time(event),
                     kind="application",
@@ -98,6 +137,7 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
             (arg,) = await client.data_converter.decode(request.input.args.payloads)
             decision, comment, details = _step_summary(request.input.name, arg)
             entry = AuditEvent(
+                run_id=run_id,
                 event_id=event.event_id,
                 time=_time(event),
                 kind="human_step",
@@ -125,6 +165,7 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
             if name in AUTOMATIC_STEPS:
                 events.append(
                     AuditEvent(
+                        run_id=run_id,
                         event_id=event.event_id,
                         time=_time(event),
                         kind="automatic",
@@ -138,6 +179,7 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
             (outcome,) = await client.data_converter.decode(finished.result.payloads)
             events.append(
                 AuditEvent(
+                    run_id=run_id,
                     event_id=event.event_id,
                     time=_time(event),
                     kind="outcome",
@@ -147,5 +189,4 @@ async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
                     policy_version=policy_version,
                 )
             )
-    # Comments, reasons and conditions are what staff typed: mask what they typed in (H-3).
-    return [AuditEvent.model_validate(mask_pii_deep(e.model_dump(mode="json"))) for e in events]
+    return events

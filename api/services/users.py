@@ -104,6 +104,7 @@ SEED_USERS = (
     _seed("pref_reviewer", "吴静", Role.REVIEWER, "PF01"),
     _seed("pref_approver", "孙伟", Role.APPROVER, "PF01", Tier.PREFECTURE, "200000"),
     _seed("manager1", "黄磊", Role.POST_LOAN_MANAGER, "CB01"),
+    _seed("teller1", "马丽", Role.TELLER, "CB01"),
     _seed("auditor1", "郑洁", Role.AUDITOR, "PF01"),
     _seed("admin", "管理员", Role.ADMIN, "PF01"),
 )

@@ -61,6 +61,52 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "tasks": ["贷前调查", "审查"],
         "deadline": date(2026, 3, 31),
     },
+    "interest_reminder": {
+        **COMMON,
+        "due_date": date(2027, 1, 21),
+        "payment": Decimal("4381.97"),
+        "installment": 2,
+        "installments": 36,
+        "settlement_account_masked": "****5678",
+    },
+    "maturity_notice": {
+        **COMMON,
+        "due_date": date(2027, 11, 21),
+        "payment": Decimal("150652.50"),
+        "settlement_account_masked": "****5678",
+    },
+    "installment_collected": {
+        **COMMON,
+        "amount": Decimal("4381.97"),
+        "due_date": date(2026, 12, 21),
+        "next_due_date": date(2027, 1, 21),
+        "next_payment": Decimal("4381.97"),
+    },
+    "installment_unpaid": {
+        **COMMON,
+        "collected": Decimal("1200.00"),
+        "unpaid": Decimal("3181.97"),
+        "due_date": date(2026, 12, 21),
+        "settlement_account_masked": "****5678",
+    },
+    "payment_received": {
+        **COMMON,
+        "amount": Decimal("3000.00"),
+        "arrears": Decimal("181.97"),
+        "settlement_account_masked": "****5678",
+    },
+    "loan_settled": {**COMMON, "closed_on": date(2029, 11, 21)},
+}
+CERTIFICATE = {
+    **COMMON,
+    "amount": Decimal("148000.00"),
+    "disbursed_on": date(2026, 11, 21),
+    "closed_on": date(2029, 11, 21),
+    "principal": Decimal("148000.00"),
+    "interest": Decimal("9750.92"),
+    "penalty": "12.30",  # as a workflow sends it: decimals arrive as JSON strings
+    "guarantors": ["李四"],
+    "collateral": [],
 }
 
 
@@ -87,6 +133,39 @@ def test_template_missing_variable_raises(name: str) -> None:
         context = {k: v for k, v in SAMPLES[name].items() if k != missing}
         with pytest.raises(UndefinedError):
             renderer.render(name, context)
+
+
+def test_optional_parts_follow_the_amounts_even_as_json_strings() -> None:
+    renderer = TemplateRenderer(TEMPLATES)
+    unpaid = {**SAMPLES["installment_unpaid"], "collected": "0.00"}
+    assert "已扣收" not in renderer.render("installment_unpaid", unpaid)
+    assert "已扣收1,200.00元" in renderer.render(
+        "installment_unpaid", SAMPLES["installment_unpaid"]
+    )
+    settled = {**SAMPLES["payment_received"], "arrears": "0.00"}
+    assert "仍欠" not in renderer.render("payment_received", settled)
+    last = {**SAMPLES["installment_collected"], "next_due_date": None, "next_payment": None}
+    assert "下期" not in renderer.render("installment_collected", last)
+
+
+def test_settlement_certificate_names_the_figures_and_releases_the_guarantor() -> None:
+    """P-7: 结清证明, a printed notice."""
+    text = TemplateRenderer(TEMPLATES).render("settlement_certificate", CERTIFICATE, "print")
+    assert text.startswith("结清证明")
+    assert "2026年11月21日在本社借款148,000.00元" in text
+    assert "利息9,750.92元、罚息及复利12.30元" in text
+    assert "担保人李四的保证责任自结清之日起解除" in text
+    assert "抵押" not in text
+    assert text.endswith("2029年11月21日")
+    names = {p.name.removesuffix(".txt.j2") for p in (TEMPLATES / "print").glob("*.txt.j2")}
+    assert names == {"settlement_certificate"}
+    for missing in CERTIFICATE:
+        with pytest.raises(UndefinedError):
+            TemplateRenderer(TEMPLATES).render(
+                "settlement_certificate",
+                {k: v for k, v in CERTIFICATE.items() if k != missing},
+                "print",
+            )
 
 
 def test_rendered_values() -> None:

@@ -41,7 +41,7 @@ def test_seeding_is_idempotent(sessions: SessionFactory) -> None:
         second = seed_development_data(session)
 
     assert first == second
-    assert _counts(sessions) == (3, 12)
+    assert _counts(sessions) == (3, 13)
     with sessions() as session:
         assert get_active_user(session, "officer1").full_name == "王建国 (renamed)"  # type: ignore[union-attr]
 

@@ -63,15 +63,24 @@ class LoanHarness:
     async def wait_for_stage(
         self, handle: WorkflowHandle[Any, Any], stage: Stage, tries: int = 400
     ) -> LoanStatus:
-        """Waits until the workflow and its register row (an activity writes it) show stage."""
+        """Waits until the register row (an activity writes it after the workflow moved)
+        shows ``stage``, then asks the loan's latest run for its state.
+
+        The register is watched rather than the workflow: on the time-skipping server a
+        query that reaches a run as it continues as new can stall the server's clock."""
+        loan_id = handle.id.removeprefix("loan-")
+        record: LoanRecord | None = None
         for _ in range(tries):
-            status: LoanStatus = await handle.query(LoanWorkflow.status)
-            if status.stage is stage:
-                with self.sessions() as session:
-                    record = session.get(LoanRecord, status.loan_id)
-                    if record is not None and record.stage == stage.value:
-                        return status
+            with self.sessions() as session:
+                record = session.get(LoanRecord, loan_id)
+            if record is not None and record.stage == stage.value:
+                status: LoanStatus = await self.client.get_workflow_handle(handle.id).query(
+                    LoanWorkflow.status
+                )
+                assert status.stage is stage
+                return status
             await asyncio.sleep(0.02)
+        status = await self.client.get_workflow_handle(handle.id).query(LoanWorkflow.status)
         raise AssertionError(
             f"loan never reached {stage}; it is in {status.stage} {status.outcome_reasons}"
         )

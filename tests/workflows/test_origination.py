@@ -6,10 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from sqlmodel import select
 from temporalio import activity
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.ledger import LedgerActivities, PostDisbursementInput
@@ -28,66 +25,18 @@ from store.models import (
 )
 from tests.samples import actor, application, approve, forward, report, signing
 from tests.workflows.conftest import LoanHarness
+from tests.workflows.steps import investigate, refusal, rows, through_approval
 from workflows.loan import LoanWorkflow
 from workflows.messages import (
     ConfirmAsBranchHead,
     DecideLoan,
     LoanOutcome,
-    LoanStatus,
     SignContract,
     SubmitInvestigation,
     SubmitReview,
     SupplyMaterials,
     WithdrawApplication,
 )
-
-Handle = WorkflowHandle[Any, Any]
-
-
-async def refusal(handle: Handle, update: Any, arg: Any) -> dict[str, Any]:
-    """Runs an update that must be refused; returns the refusal's details."""
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await handle.execute_update(update, arg)
-    cause = failed.value.cause
-    assert isinstance(cause, ApplicationError)
-    assert cause.type == "RuleViolation"
-    return dict(cause.details[0])
-
-
-async def investigate(
-    loans: LoanHarness, handle: Handle, amount: str = "30000", term: int = 12
-) -> LoanStatus:
-    await loans.wait_for_stage(handle, Stage.INVESTIGATION)
-    await handle.execute_update(
-        LoanWorkflow.submit_investigation,
-        SubmitInvestigation(
-            actor=actor("officer1"), report=report(amount=amount, term_months=term)
-        ),
-    )
-    return await handle.execute_update(
-        LoanWorkflow.submit_investigation,
-        SubmitInvestigation(
-            actor=actor("officer2"), report=report(amount=amount, term_months=term)
-        ),
-    )
-
-
-async def through_approval(loans: LoanHarness, handle: Handle) -> LoanStatus:
-    await investigate(loans, handle)
-    await handle.execute_update(
-        LoanWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
-    )
-    return await handle.execute_update(
-        LoanWorkflow.decide_loan, DecideLoan(actor=actor("approver1"), decision=approve())
-    )
-
-
-def rows(loans: LoanHarness, model: Any, **where: Any) -> list[Any]:
-    with loans.sessions() as session:
-        query = select(model)
-        for column, value in where.items():
-            query = query.where(getattr(model, column) == value)
-        return list(session.exec(query))
 
 
 async def test_happy_path_to_disbursement(loans: LoanHarness) -> None:
@@ -134,14 +83,14 @@ async def test_happy_path_to_disbursement(loans: LoanHarness) -> None:
         SignContract(actor=actor("officer1"), signing=signing(today, ["保证合同公证"])),
     )
     assert status.stage is Stage.DISBURSING
-    await loans.wait_for_stage(handle, Stage.DISBURSED)
+    await loans.wait_for_stage(handle, Stage.REPAYING)
 
     status = await handle.query(LoanWorkflow.status)
     assert len(status.schedule) == 12
     principal, _interest, _payment = schedule_totals(status.schedule)
     assert principal == Decimal("28000")  # rule C-4: the schedule reconciles to the cent
     register = rows(loans, LoanRecord, loan_id=loan_id)[0]
-    assert register.stage == "disbursed" and register.amount_approved_fen == 2_800_000
+    assert register.stage == "repaying" and register.amount_approved_fen == 2_800_000
     assert register.id_number_masked.count("*") == 10  # rule H-3
     assert len(rows(loans, ScheduledInstallment, loan_id=loan_id)) == 12
     assert rows(loans, Task, loan_id=loan_id, status="open") == []
@@ -514,7 +463,7 @@ async def test_disbursement_retried_after_a_failure_posts_once(
             LoanWorkflow.sign_contract,
             SignContract(actor=actor("officer1"), signing=signing(today)),
         )
-        status = await loans.wait_for_stage(handle, Stage.DISBURSED)
+        status = await loans.wait_for_stage(handle, Stage.REPAYING)
     assert attempts == [1, 2]
     entries = rows(loans, JournalEntry, loan_id=status.loan_id)
     assert len(entries) == 1

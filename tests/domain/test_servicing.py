@@ -1,0 +1,147 @@
+"""The loan's account in servicing: billing (P-2), accrual (P-5), allocation (P-6), P-7."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.allocation import allocate
+from domain.loan import Bucket, Installment, LoanClass
+from domain.servicing import (
+    accrue_to,
+    apply_payment,
+    band_changes,
+    bill_unpaid,
+    dues,
+    open_book,
+    standing_on,
+)
+from tests.domain.conftest import POLICY
+
+D = Decimal
+RATE = D("0.072")
+ORDER = POLICY.repayment.allocation_order
+START = date(2026, 12, 15)
+
+
+def flat_schedule(n: int = 3) -> list[Installment]:
+    """1 000 principal a month and 72.00 interest (12 000 × 0.072 × 30 / 360), by hand."""
+    return [
+        Installment(
+            number=k,
+            due_date=START + timedelta(days=30 * k),
+            principal=D("1000.00"),
+            interest=D("72.00"),
+            payment=D("1072.00"),
+            remaining_principal=D(3000 - 1000 * k),
+            days=30,
+        )
+        for k in range(1, n + 1)
+    ]
+
+
+def test_p2_an_installment_paid_in_full_on_its_date() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first = book.schedule[0]
+    owed = dues(book, first)
+    assert owed.total == D("1072.00")
+    book = apply_payment(book, allocate(D("1072.00"), owed, ORDER), first)
+    assert book.billed == 1
+    assert book.overdue == []
+    assert book.principal_outstanding == D("2000.00")
+    assert book.repaid.interest == D("72.00")
+    assert book.days_past_due(first.due_date + timedelta(days=5)) == 0
+
+
+def test_p5_penalty_and_compound_interest_by_hand_to_the_cent() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first = book.schedule[0]  # due 2027-01-14
+    book = accrue_to(book, first.due_date, RATE, POLICY)
+    book = bill_unpaid(book, first)
+    assert book.arrears.overdue_principal == D("1000.00")
+    assert book.arrears.overdue_interest == D("72.00")
+
+    ten_days_later = first.due_date + timedelta(days=10)
+    book = accrue_to(book, ten_days_later, RATE, POLICY)
+    # 罚息 1 000 × 0.072 × 1.5 × 10 / 360 = 3.00; 复利 72 × 0.072 × 1.5 × 10 / 360 = 0.216
+    assert book.penalty_interest == D("3.00")
+    assert book.compound_interest == D("0.22")
+    # Accruing to the same day again adds nothing.
+    assert accrue_to(book, ten_days_later, RATE, POLICY) == book
+
+    # P-6: 500 pays penalty and compound (3.22), overdue interest (72), then principal.
+    owed = dues(book)
+    paid = allocate(D("500.00"), owed, ORDER)
+    assert paid.penalty_interest == D("3.22")
+    assert paid.overdue_interest == D("72.00")
+    assert paid.overdue_principal == D("424.78")
+    book = apply_payment(book, paid)
+    assert book.penalty_interest == D("0.00") and book.compound_interest == D("0.00")
+    assert book.overdue[0].principal == D("575.22")
+    assert book.overdue[0].interest == D("0.00")
+    assert book.principal_outstanding == D("2575.22")
+
+    # Ten more days on what is left: 575.22 × 0.072 × 1.5 × 10 / 360 = 1.72566 -> 1.73
+    book = accrue_to(book, ten_days_later + timedelta(days=10), RATE, POLICY)
+    assert book.penalty_interest == D("1.73")
+    assert book.compound_interest == D("0.00")
+
+
+def test_overdue_is_settled_oldest_installment_first() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first, second, _ = book.schedule
+    book = bill_unpaid(bill_unpaid(book, first), second)
+    assert book.installments_overdue == 2
+    assert book.oldest_unpaid_due == first.due_date
+    # 1 144 = both interests (144) + the first installment's principal (1 000).
+    book = apply_payment(book, allocate(D("1144.00"), dues(book), ORDER))
+    assert [o.number for o in book.overdue] == [2]
+    assert book.oldest_unpaid_due == second.due_date
+
+
+def test_billing_out_of_order_is_refused() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    with pytest.raises(ValueError, match="not the next"):
+        bill_unpaid(book, book.schedule[1])
+
+
+def test_p7_settled_only_when_every_installment_is_billed_and_paid() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    for line in book.schedule:
+        assert not book.settled
+        book = apply_payment(book, allocate(line.payment, dues(book, line), ORDER), line)
+    assert book.settled
+    assert book.repaid.principal == D("3000.00")
+    assert book.repaid.interest == D("216.00")
+
+
+def test_f1_d4_standing_follows_days_past_due() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first = book.schedule[0]
+    book = bill_unpaid(book, first)
+    due = first.due_date
+    assert standing_on(book, due, None, False, POLICY).loan_class is LoanClass.NORMAL
+    one = standing_on(book, due + timedelta(days=1), None, False, POLICY)
+    assert (one.days_past_due, one.loan_class, one.bucket) == (
+        1,
+        LoanClass.SPECIAL_MENTION,
+        Bucket.M1,
+    )
+    later = standing_on(book, due + timedelta(days=91), None, False, POLICY)
+    assert (later.loan_class, later.bucket) == (LoanClass.SUBSTANDARD, Bucket.M3_PLUS)
+    # X-6: an extended loan is at best 关注; F-1: a judgement only ever lowers.
+    fresh = open_book(flat_schedule(), D("3000.00"), START)
+    assert standing_on(fresh, due, None, True, POLICY).loan_class is LoanClass.SPECIAL_MENTION
+    judged = standing_on(fresh, due, LoanClass.DOUBTFUL, False, POLICY)
+    assert judged.loan_class is LoanClass.DOUBTFUL
+
+
+def test_f3_band_changes_are_the_days_to_wake_on() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    assert band_changes(book, START, POLICY) == []
+    first = book.schedule[0]
+    book = bill_unpaid(book, first)
+    assert band_changes(book, first.due_date, POLICY) == [1, 30, 31, 61, 91, 181, 361]
+    assert band_changes(book, first.due_date + timedelta(days=45), POLICY) == [61, 91, 181, 361]

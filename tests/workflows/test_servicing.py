@@ -1,0 +1,217 @@
+"""Post-loan management on the time-skipping server: months pass in seconds.
+
+Real workflow, rules and embedded adapters; the borrower's cash moves through the teller's
+payments and, for the proceeds, a withdrawal the deposit system would record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from temporalio.api.enums.v1 import EventType
+
+from activities.notifications import SendSmsInput
+from adapters.ledger import LOANS_RECEIVABLE, PENALTY_INTEREST, SqlLedger
+from api.services.audit import loan_runs
+from domain.calendar import CHINA, china_date
+from domain.classification import ScoreEvent
+from domain.loan import Bucket, LoanClass, Stage
+from store.models import (
+    CreditEventRecord,
+    CreditStandingRecord,
+    HouseholdClaim,
+    JournalEntry,
+    LoanRecord,
+    Notification,
+    Task,
+)
+from tests.samples import actor, application
+from tests.workflows.conftest import LoanHarness
+from tests.workflows.steps import Handle, disbursed, refusal, rows, spend_proceeds
+from workflows.messages import LoanOutcome, LoanStatus, RecordPayment, SubmitFinalEvaluation
+from workflows.servicing import LoanServicingWorkflow
+
+D = Decimal
+
+
+async def sleep_until(loans: LoanHarness, day: date, hour: int = 12) -> None:
+    """Skip time to ``hour`` o'clock China time on ``day``."""
+    target = datetime.combine(day, time(hour), CHINA)
+    now = await loans.env.get_current_time()
+    if target > now:
+        await loans.env.sleep(target - now)
+
+
+async def status_of(handle: Handle) -> LoanStatus:
+    result: LoanStatus = await handle.query(LoanServicingWorkflow.status)
+    return result
+
+
+async def pay(handle: Handle, amount: Decimal) -> LoanStatus:
+    result: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.record_payment,
+        RecordPayment(actor=actor("teller1"), amount=amount, reference="HZ-001"),
+    )
+    return result
+
+
+async def sms_days(loans: LoanHarness, loan_id: str) -> dict[str, list[date]]:
+    """The China date each SMS was sent on, by template, read from the loan's history."""
+    converter = loans.client.data_converter
+    out: dict[str, list[date]] = {}
+    async for _, history in loan_runs(loans.client, loan_id):
+        for event in history:
+            if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                continue
+            attrs = event.activity_task_scheduled_event_attributes
+            if attrs.activity_type.name != "send_sms":
+                continue
+            [sms] = await converter.decode(attrs.input.payloads, [SendSmsInput])
+            day = china_date(event.event_time.ToDatetime(tzinfo=UTC))
+            out.setdefault(sms.template, []).append(day)
+    return out
+
+
+async def test_installments_paid_on_time_run_to_closure(loans: LoanHarness) -> None:
+    """E-14 allows 等额本息 only beyond 12 months, so the shortest such loan: 13 months."""
+    today = await loans.today()
+    app = application(
+        today, repayment_method="equal_installment", purpose="durable_goods", term_months=13
+    )
+    handle, status = await disbursed(loans, app)
+    loan_id = status.loan_id
+    account = app.applicant.settlement_account
+    spend_proceeds(loans, status, account)
+    schedule = status.schedule
+    assert len(schedule) == 13
+
+    for line in schedule:
+        # P-2: the borrower funds the account before the due date; the teller takes it.
+        await sleep_until(loans, line.due_date - timedelta(days=2))
+        paid = await pay(handle, line.payment)
+        assert paid.servicing is not None and paid.servicing.arrears == 0
+    await sleep_until(loans, schedule[-1].due_date, hour=18)
+
+    status = await status_of(handle)
+    assert status.stage is Stage.CLOSED
+    assert status.servicing is not None
+    assert status.servicing.closed_on == schedule[-1].due_date
+    assert status.servicing.loan_class is LoanClass.NORMAL
+    assert [t.kind for t in status.open_tasks] == ["final_evaluation"]  # P-7
+
+    # P-2: one debit on each due date, valued that day; the loan's principal is back to zero.
+    debits = rows(loans, JournalEntry, loan_id=loan_id, kind="repayment")
+    assert [e.value_date for e in debits] == [line.due_date for line in schedule]
+    ledger = SqlLedger(loans.sessions)
+    assert ledger.balance(LOANS_RECEIVABLE, loan_id) == 0
+    assert ledger.available(account) == 0
+    assert ledger.balance(PENALTY_INTEREST, loan_id) == 0
+
+    # P-3: an interest reminder five days before each due date; no maturity notice for
+    # an installment loan; each debit confirmed the day it happened.
+    days = await sms_days(loans, loan_id)
+    assert days["interest_reminder"] == [line.due_date - timedelta(days=5) for line in schedule]
+    assert "maturity_notice" not in days
+    assert days["installment_collected"] == [line.due_date for line in schedule[:-1]]
+    assert days["loan_settled"] == [schedule[-1].due_date]
+
+    # P-7: certificate issued, household free to borrow again, register closed.
+    certificate = rows(loans, Notification, loan_id=loan_id, channel="print")
+    assert [n.template for n in certificate] == ["settlement_certificate"]
+    assert "结清证明" in certificate[0].body and "30,000.00" in certificate[0].body
+    assert rows(loans, HouseholdClaim, household_id=app.applicant.household_id) == []
+    register = rows(loans, LoanRecord, loan_id=loan_id)[0]
+    assert (register.stage, register.loan_class, register.bucket) == ("closed", "normal", "current")
+    assert register.principal_outstanding_fen == 0
+    # K-2: a consumer installment loan paid on time needs no inspection; only the P-7 note.
+    assert {t.kind for t in rows(loans, Task, loan_id=loan_id)} == {
+        "investigate",
+        "review",
+        "approve",
+        "sign_contract",
+        "final_evaluation",
+    }
+
+    assert (
+        await refusal(
+            handle,
+            LoanServicingWorkflow.record_payment,
+            RecordPayment(actor=actor("teller1"), amount=D("10.00")),
+        )
+    )["rule"] == "P-2"
+    done = await handle.execute_update(
+        LoanServicingWorkflow.submit_final_evaluation,
+        SubmitFinalEvaluation(actor=actor("officer1"), evaluation="按期还款，信用良好"),
+    )
+    assert done.closed_at is not None and done.open_tasks == []
+    outcome: LoanOutcome = await handle.result()
+    assert outcome.stage is Stage.CLOSED
+    await loans.eventually(
+        lambda: rows(loans, Task, loan_id=loan_id, kind="final_evaluation")[0].status == "done"
+    )
+
+
+async def test_missed_installments_accrue_penalty_and_then_are_repaid(
+    loans: LoanHarness,
+) -> None:
+    today = await loans.today()
+    app = application(
+        today, repayment_method="equal_installment", purpose="durable_goods", term_months=24
+    )
+    handle, status = await disbursed(loans, app)
+    loan_id = status.loan_id
+    spend_proceeds(loans, status, app.applicant.settlement_account)
+    first, _, third = status.schedule[:3]
+    rate = D("0.0720")
+
+    # Nothing in the account: the first installment falls overdue (P-2, F-1, D-4).
+    await sleep_until(loans, first.due_date + timedelta(days=1))
+    view = (await status_of(handle)).servicing
+    assert view is not None
+    assert (view.days_past_due, view.loan_class, view.bucket) == (
+        1,
+        LoanClass.SPECIAL_MENTION,
+        Bucket.M1,
+    )
+    assert view.installments_overdue == 1
+    await loans.eventually(
+        lambda: rows(loans, LoanRecord, loan_id=loan_id)[0].bucket == Bucket.M1.value
+    )
+
+    # P-5 by hand: one day on the unpaid principal and interest of the first installment.
+    penalty = (first.principal * rate * D("1.5") / 360).quantize(D("0.01"))
+    compound = (first.interest * rate * D("1.5") / 360).quantize(D("0.01"))
+    assert (view.penalty_interest, view.compound_interest) == (D("0.00"), D("0.00"))
+    paid = await pay(handle, D("0.01"))  # a cent makes the workflow accrue to today
+    assert paid.servicing is not None
+    assert paid.servicing.penalty_interest + paid.servicing.compound_interest == (
+        penalty + compound - D("0.01")
+    )
+
+    # Three installments missed: M1 -> M2 -> M3, 关注 all along, F-2 score lowered once.
+    await sleep_until(loans, first.due_date + timedelta(days=31))
+    assert (await status_of(handle)).servicing.bucket is Bucket.M2  # type: ignore[union-attr]
+    await sleep_until(loans, third.due_date + timedelta(days=1))
+    view = (await status_of(handle)).servicing
+    assert view is not None
+    assert 60 < view.days_past_due == (view.today - first.due_date).days <= 90
+    assert (view.bucket, view.loan_class, view.installments_overdue) == (
+        Bucket.M3,
+        LoanClass.SPECIAL_MENTION,
+        3,
+    )
+    events = rows(loans, CreditEventRecord, loan_id=loan_id)
+    assert [e.event for e in events] == [ScoreEvent.OVERDUE_30_TO_90.value]
+    standing = rows(loans, CreditStandingRecord, household_id=app.applicant.household_id)[0]
+    assert standing.score == app.credit_rating.score - 15  # F-2: -15 at 30 days
+
+    # Everything paid back: arrears cleared oldest first, the loan is current again.
+    arrears = view.arrears
+    status = await pay(handle, arrears + D("500.00"))
+    assert status.servicing is not None
+    assert status.servicing.arrears < D("1.00")  # the day's accrual since the query
+    assert status.servicing.installments_overdue == 0
+    assert status.servicing.bucket is Bucket.CURRENT
+    penalties = SqlLedger(loans.sessions).balance(PENALTY_INTEREST, loan_id)
+    assert penalties < 0  # credited: penalty and compound interest were collected
