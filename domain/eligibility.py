@@ -573,3 +573,32 @@ def group_households(app: LoanApplication) -> list[str]:
     if app.guarantee_type is not GuaranteeType.GROUP:
         return []
     return [app.applicant.household_id, *(m.household_id for m in app.group_members)]
+
+
+def check_register_credit(
+    register_score: int | None, blacklisted: bool, policy: Policy
+) -> list[Refusal]:
+    """Rules E-4 and E-6 against the cooperative's own register: a household on the D-5
+    blacklist is refused, and a score lowered by F-2 events counts instead of the rating's."""
+    out: list[Refusal] = []
+    if blacklisted:
+        out.append(
+            _refusal(
+                "E-6",
+                "the household is on the internal blacklist of wilful defaulters (D-5)",
+                "applicant.household_id",
+                ViolationKind.CONFLICT,
+            )
+        )
+    floor = policy.eligibility.min_credit_score
+    if register_score is not None and register_score < floor:
+        out.append(
+            _refusal(
+                "E-4",
+                f"the household's credit score in the register is {register_score} after "
+                f"overdue loans (F-2), below the minimum {floor}",
+                "credit_rating.score",
+                ViolationKind.CONFLICT,
+            )
+        )
+    return out

@@ -164,6 +164,8 @@ class InspectionPolicy(_Section):
     max_interval_days_middle_grades: int = Field(90, gt=0)
     max_interval_days_low_grades: int = Field(60, gt=0)
     max_interval_days_substandard: int = Field(30, gt=0)  # K-3: 次级 and 可疑 every month
+    # The institution's choice: a routine check's task opens this many days before it is due.
+    task_lead_days: int = Field(10, ge=0)
 
 
 class WarningPolicy(_Section):

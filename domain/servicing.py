@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.accrual import Arrears, accrue
+from domain.accrual import Arrears, accrue, interest_between
 from domain.allocation import Allocation, Dues
 from domain.classification import (
     BUCKET_LIMITS,
@@ -63,6 +63,7 @@ class LoanBook(BaseModel):
     compound_interest: Money = Field(ZERO, ge=0)  # 复利 unpaid
     accrued_through: date  # P-5 is accrued up to and including this day
     repaid: Repaid = Field(default_factory=Repaid)
+    called_in_on: date | None = None  # the whole balance was made due (提前收回)
 
     @property
     def arrears(self) -> Arrears:
@@ -183,6 +184,29 @@ def apply_payment(
                 interest=book.repaid.interest + interest_paid,
                 penalty=book.repaid.penalty + allocation.penalty_interest,
             ),
+        }
+    )
+
+
+def call_in(book: LoanBook, on: date, annual_rate: Decimal, basis: int) -> LoanBook:
+    """K-5/W-2 提前收回: the whole balance falls due on ``on``: the principal not yet due
+    and its contract interest since the last due date (P-1) become one overdue amount."""
+    not_due = book.principal_outstanding - book.arrears.overdue_principal
+    if book.next_installment is None or not_due <= 0:
+        return book
+    since = book.schedule[book.billed - 1].due_date if book.billed else book.accrued_through
+    since = min(since, on)
+    called = OverdueInstallment(
+        number=book.billed + 1,
+        due_date=on,
+        principal=not_due,
+        interest=interest_between(not_due, annual_rate, since, on, basis),
+    )
+    return book.model_copy(
+        update={
+            "billed": len(book.schedule),
+            "overdue": [*book.overdue, called],
+            "called_in_on": on,
         }
     )
 

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities, NotifyStaffInput, SendSmsInput
     from activities.register import (
         ClaimHouseholdInput,
+        HouseholdCreditInput,
         LateTaskRecipientsInput,
         RegisterActivities,
         ReleaseHouseholdInput,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         check_application,
         check_credit_report,
         check_household,
+        check_register_credit,
         group_households,
         missing_materials,
     )
@@ -173,6 +175,14 @@ class LoanWorkflow:
             retry_policy=RETRY,
         )
         refusals = check_household(app, self._standing, self._policy)
+        if workflow.patched("register-credit"):
+            credit = await workflow.execute_activity_method(
+                RegisterActivities.household_credit,
+                HouseholdCreditInput(household_id=app.applicant.household_id),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            refusals += check_register_credit(credit.score, credit.blacklisted, self._policy)
         refusals += check_application(app, self._policy, self._today())
         if not refusals:
             self._credit_report = await workflow.execute_activity_method(

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.register import TaskSpec
 from domain.classification import ScoreEvent
+from domain.collection import Rung
 from domain.errors import Refusal
+from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
 from domain.loan import (
     Actor,
     ApprovedTerms,
@@ -115,6 +118,59 @@ class StepRecord(_Message):
     comment: str
 
 
+class CollectionStep(_Message):
+    """A D-1 rung reached: the officer's task and what was done (催收记录)."""
+
+    task_key: str
+    rung: Rung
+    required_actions: list[str]  # what the rung asks for (D-1)
+    opened_on: date
+    due_on: date
+    done_on: date | None = None
+    done_by: str | None = None
+    actions: list[str] = Field(default_factory=list)
+    outcome: str = ""
+
+
+class NoticeRecord(_Message):
+    """A D-2/D-3 overdue notice (逾期贷款催收通知书) with its receipt (回执)."""
+
+    notice_key: str
+    sent_on: date
+    recipients: list[str]  # borrower and guarantors, by name
+    receipt_on: date | None = None
+    receipt_task_opened: bool = False
+    follow_up: str = ""  # what was done when no receipt came back (D-3)
+    closed: bool = False  # the arrears were repaid: no receipt is awaited any more
+
+
+class InspectionRecord(_Message):
+    """A post-loan check (贷后检查, K-1..K-5): due, then reported."""
+
+    task_key: str
+    kind: Literal["first", "routine", "special", "village"]
+    due_on: date
+    done_on: date | None = None
+    done_by: str | None = None
+    findings: InspectionFindings | None = None
+
+
+class WarningRecord(_Message):
+    """A W-1 signal and the W-2 head's measure; unresolved ones escalate."""
+
+    task_key: str
+    signal: WarningSignal
+    raised_on: date
+    raised_by: str  # a username, or "workflow" for overdue and downgrade
+    note: str = ""
+    respond_by: date
+    escalate_by: date
+    escalated: bool = False
+    measure: WarningMeasure | None = None
+    decided_by: str | None = None
+    decided_on: date | None = None
+
+
 class ServicingView(_Message):
     """Post-loan management (贷后管理) as of now: where the loan stands and what it owes."""
 
@@ -133,6 +189,14 @@ class ServicingView(_Message):
     payments: int
     closed_on: date | None
     final_evaluation: str | None
+    overdue_since: date | None = None
+    called_in_on: date | None = None
+    score: int | None = None  # internal (H-3): never shown to the borrower
+    blacklisted: bool = False
+    collection: list[CollectionStep] = Field(default_factory=list)
+    notices: list[NoticeRecord] = Field(default_factory=list)
+    inspections: list[InspectionRecord] = Field(default_factory=list)
+    warnings: list[WarningRecord] = Field(default_factory=list)
 
 
 class LoanStatus(_Message):
@@ -188,6 +252,14 @@ class ServicingState(_Message):
     extended: bool = False  # X-6
     closed_on: date | None = None  # P-7
     final_evaluation: str | None = None  # P-7
+    overdue_since: date | None = None  # the first day of the current arrears (D-1, D-2)
+    collection: list[CollectionStep] = Field(default_factory=list)
+    notices: list[NoticeRecord] = Field(default_factory=list)
+    inspections: list[InspectionRecord] = Field(default_factory=list)
+    warnings: list[WarningRecord] = Field(default_factory=list)
+    judgement_reason: str = ""  # F-1: why a reviewer put the loan lower
+    blacklisted: bool = False  # D-5
+    score: int | None = None  # the household's score after F-2 events (None: the rating's)
 
 
 class ServiceLoan(_Message):
@@ -218,6 +290,63 @@ class SubmitFinalEvaluation(_Message):
 
     actor: Actor
     evaluation: str = Field(min_length=1, max_length=2000)
+
+
+class RecordCollectionAction(_Message):
+    """D-1: what the officer did on a rung of the ladder (phone, visit, notice, plan)."""
+
+    actor: Actor
+    task_key: str
+    actions: list[str] = Field(min_length=1, max_length=10)
+    outcome: str = Field(min_length=1, max_length=2000)
+
+
+class RecordNoticeReceipt(_Message):
+    """D-3: the signed receipt (回执) of an overdue notice came back."""
+
+    actor: Actor
+    notice_key: str
+    received_on: date
+
+
+class ReportInspection(_Message):
+    """K-5: a post-loan check's report (贷后检查报告)."""
+
+    actor: Actor
+    task_key: str
+    findings: InspectionFindings
+
+
+class RaiseWarning(_Message):
+    """W-1: an officer raises a warning signal at any time."""
+
+    actor: Actor
+    signal: WarningSignal
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class DecideWarning(_Message):
+    """W-2: the head's (or, escalated, credit management's) measure on a signal."""
+
+    actor: Actor
+    task_key: str
+    measure: WarningMeasure
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ClassifyLoan(_Message):
+    """F-1: a reviewer puts the loan in a lower class than days past due give, with reason."""
+
+    actor: Actor
+    loan_class: LoanClass
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MarkWilfulDefault(_Message):
+    """D-5: the branch head finds the borrower a wilful defaulter (恶意逃废债); blacklisted."""
+
+    actor: Actor
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class BeginServicing(_Message):

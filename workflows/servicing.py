@@ -1,15 +1,21 @@
 """Post-loan management (贷后管理): the loan's workflow after disbursement, to closure.
 
 The loan's workflow continues as new into this one when the money is paid out, and again
-after every due date and every change of band, carrying only the ``LoanBook`` and a few
-flags, so a run's history stays short however long the loan runs (bounded history).
-Everything happens on timers: reminders before each due date (P-3), the debit on the
-date (P-2) allocated by P-6, penalty and compound interest by the day (P-5), the class,
-bucket and score as days past due grow (F-1, D-4, F-2), and closure (P-7).
+after every dated event (a due date, a change of band, a check falling due, a re-notice),
+carrying only the ``LoanBook`` and the ``ServicingState``, so a run's history stays short
+however long the loan runs. Everything happens on timers: reminders before each due date
+(P-3), the debit on the date (P-2) allocated by P-6, penalty and compound interest by the
+day (P-5), the class, bucket and score as days past due grow (F-1, D-4, F-2), the
+collection ladder and notices (D-1..D-3), checks (K-1..K-5), warning signals (W-1, W-2)
+and closure (P-7).
+
+Human steps are updates with validators. Their effects are applied by the main loop, one
+at a time in the order they were accepted, so a step never interleaves with a due date.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -26,31 +32,64 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.notifications import IssueNoticeInput, NotificationActivities, SendSmsInput
     from activities.register import (
+        BlacklistHouseholdInput,
         RecordCreditEventInput,
         RegisterActivities,
         ReleaseHouseholdInput,
         TaskSpec,
     )
     from domain.allocation import Allocation, Dues, allocate
-    from domain.calendar import CHINA, china_date
-    from domain.classification import score_events_for_dpd
+    from domain.calendar import CHINA, WorkingCalendar, china_date
+    from domain.classification import ScoreEvent, check_judgement, score_events_for_dpd
+    from domain.collection import (
+        RUNG_ACTIONS,
+        Rung,
+        next_renotice,
+        receipt_deadline,
+        rung_deadline,
+        rung_for,
+    )
+    from domain.eligibility import credit_grade
     from domain.errors import ViolationKind
-    from domain.loan import ENDED_STAGES, Installment, Role, Stage
+    from domain.inspection import (
+        InspectionKind,
+        WarningMeasure,
+        WarningSignal,
+        calls_loan_in,
+        first_check_due,
+        inspection_kind,
+        next_routine_check,
+        signal_deadlines,
+        signals_from_findings,
+    )
+    from domain.loan import ENDED_STAGES, CreditGrade, Installment, Role, Stage
     from domain.reminders import Reminder, reminders
     from domain.servicing import (
         accrue_to,
         apply_payment,
         band_changes,
+        call_in,
         dues,
         standing_on,
     )
     from workflows.messages import (
+        ClassifyLoan,
+        CollectionStep,
+        DecideWarning,
+        InspectionRecord,
         LoanOutcome,
         LoanStatus,
+        MarkWilfulDefault,
+        NoticeRecord,
+        RaiseWarning,
+        RecordCollectionAction,
+        RecordNoticeReceipt,
         RecordPayment,
+        ReportInspection,
         ServiceLoan,
         ServicingView,
         SubmitFinalEvaluation,
+        WarningRecord,
         workflow_id_for,
     )
     from workflows.projection import loan_projection, loan_search_attributes
@@ -60,8 +99,8 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # The day's servicing batch (reminders, debits, reclassification) runs at this hour, China time.
 BATCH_HOUR = time(9, 0)
-# A run ends early when Temporal suggests it, or after this many payments, whichever first.
-MAX_PAYMENTS_PER_RUN = 20
+# A run also ends when Temporal suggests it, or after this many human steps.
+MAX_STEPS_PER_RUN = 20
 
 
 def batch_time(day: date) -> datetime:
@@ -76,13 +115,15 @@ class LoanServicingWorkflow:
         self._loan_id = inp.origination.loan_id
         self._app = inp.application
         self._policy = inp.policy
+        self._calendar = WorkingCalendar(inp.policy.calendar, workflow.logger)
+        self._kind = inspection_kind(inp.application.purpose, inp.application.guarantee_type)
         self._terms = inp.origination.approved
         self._book = inp.book
         self._state = inp.state.model_copy(deep=True)
         self._stage = Stage.CLOSED if self._state.closed_on else Stage.REPAYING
-        self._payments: list[tuple[int, RecordPayment]] = []
-        self._payments_done: set[int] = set()
-        self._payments_this_run = 0
+        self._steps: list[tuple[int, Callable[[], Awaitable[None]]]] = []
+        self._steps_accepted = 0
+        self._steps_done: set[int] = set()
         self._closed_at: datetime | None = None
 
     # ------------------------------------------------------------------ run
@@ -90,45 +131,72 @@ class LoanServicingWorkflow:
     @workflow.run
     async def run(self, inp: ServiceLoan) -> LoanOutcome:
         if inp.origination.stage is not Stage.REPAYING:
-            workflow.logger.info("loan %s enters post-loan management", self._loan_id)
-            await self._project()
-        if self._stage is Stage.REPAYING:
-            await self._service_until_boundary()
-        if self._stage is Stage.CLOSED:
-            await self._await_final_evaluation()
-            return LoanOutcome(loan_id=self._loan_id, stage=self._stage, reasons=[])
-        await self._drain_payments()
-        workflow.continue_as_new(self._next_run())
-
-    async def _service_until_boundary(self) -> None:
-        """Wait for the next dated event or a payment; a due date or a band change ends the run."""
+            await self._enter()
         while self._stage is Stage.REPAYING:
             at, event = self._next_event()
-            fired = await self._wait_until(at)
-            if not fired:
-                await self._take_queued_payments()
-                if self._payments_this_run >= MAX_PAYMENTS_PER_RUN or (
-                    workflow.info().is_continue_as_new_suggested()
-                ):
-                    return
-            elif event.startswith("reminder:"):
-                await self._remind(event)
-            elif event == "due":
-                await self._fall_due()
-                return
+            if await self._wait_until(at):
+                ends_run = await self._on_event(event)
             else:
-                await self._review_standing()
-                return
-            if self._book.settled:
+                await self._take_steps()
+                ends_run = self._steps_accepted >= MAX_STEPS_PER_RUN or (
+                    workflow.info().is_continue_as_new_suggested()
+                )
+            if self._book.settled and self._stage is Stage.REPAYING:
                 await self._close()
+            if ends_run and self._stage is Stage.REPAYING:
+                await self._finish_steps()
+                workflow.continue_as_new(self._next_run())
+
+        # P-7: the officer's final evaluation closes the archive; then the workflow ends.
+        def archived() -> bool:
+            return self._state.final_evaluation is not None and workflow.all_handlers_finished()
+
+        while not archived():
+            await workflow.wait_condition(lambda: bool(self._steps) or archived())
+            await self._take_steps()
+        return LoanOutcome(loan_id=self._loan_id, stage=self._stage, reasons=[])
+
+    async def _enter(self) -> None:
+        """The first run: K-1's first check for a business loan, and the register row."""
+        workflow.logger.info("loan %s enters post-loan management", self._loan_id)
+        first = first_check_due(self._disbursed_on(), self._kind, self._policy.inspection)
+        if first is not None:
+            self._open_inspection("first", first)
+        await self._project()
+
+    async def _on_event(self, event: str) -> bool:
+        """Handle a dated event; True when the run should end after it."""
+        kind, _, arg = event.partition(":")
+        if kind == "reminder":
+            await self._remind(arg)
+            return False
+        if kind == "due":
+            await self._fall_due()
+        elif kind == "inspection":
+            self._open_inspection(
+                "village" if self._micro_credit() else "routine", date.fromisoformat(arg)
+            )
+            await self._project()
+        elif kind == "renotice":
+            await self._send_overdue_notices()
+            await self._project()
+        elif kind == "receipt":
+            self._state.notices[int(arg)].receipt_task_opened = True
+            await self._project()
+        elif kind == "escalate":
+            self._state.warnings[int(arg)].escalated = True
+            await self._project()
+        else:
+            await self._review_standing()
+        return True
 
     def _next_event(self) -> tuple[datetime | None, str]:
-        """The next dated event; none when only a payment can move the loan on."""
+        """The next dated event; none when only a human step can move the loan on."""
         events: list[tuple[datetime, str]] = []
         upcoming = self._book.next_installment
         if upcoming is not None:
             events += [
-                (batch_time(r.send_on), self._reminder_key(r))
+                (batch_time(r.send_on), f"reminder:{self._reminder_key(r)}")
                 for r in self._reminders_for(upcoming)
                 if self._reminder_key(r) not in self._state.reminders_sent
             ]
@@ -137,13 +205,31 @@ class LoanServicingWorkflow:
         marks = band_changes(self._book, self._today(), self._policy)
         if oldest is not None and marks:
             events.append((batch_time(oldest + timedelta(days=marks[0])), "standing"))
+        routine = self._routine_check_due()
+        if routine is not None:
+            opens = routine - timedelta(days=self._policy.inspection.task_lead_days)
+            events.append((batch_time(opens), f"inspection:{routine.isoformat()}"))
+        if self._state.overdue_since is not None and self._state.notices:
+            last = self._state.notices[-1].sent_on
+            events.append(
+                (batch_time(next_renotice(last, False, self._policy.collection)), "renotice")
+            )
+        for n, notice in enumerate(self._state.notices):
+            if notice.receipt_on is None and not (notice.receipt_task_opened or notice.closed):
+                late = receipt_deadline(notice.sent_on, self._policy.collection)
+                events.append((batch_time(late + timedelta(days=1)), f"receipt:{n}"))
+        for n, warning in enumerate(self._state.warnings):
+            if warning.measure is None and not warning.escalated:
+                events.append(
+                    (batch_time(warning.escalate_by + timedelta(days=1)), f"escalate:{n}")
+                )
         return min(events) if events else (None, "")
 
     async def _wait_until(self, at: datetime | None) -> bool:
-        """True when ``at`` came; False when a payment arrived first."""
+        """True when ``at`` came; False when a human step arrived first."""
         try:
             await workflow.wait_condition(
-                lambda: bool(self._payments),
+                lambda: bool(self._steps),
                 timeout=None if at is None else max(at - workflow.now(), timedelta(seconds=1)),
             )
         except TimeoutError:
@@ -156,7 +242,7 @@ class LoanServicingWorkflow:
             update={"origination": origination, "book": self._book, "state": self._state}
         )
 
-    # ------------------------------------------------------------------ dated events
+    # ------------------------------------------------------------------ repayment
 
     def _reminders_for(self, installment: Installment) -> list[Reminder]:
         assert self._terms is not None
@@ -173,16 +259,16 @@ class LoanServicingWorkflow:
 
     @staticmethod
     def _reminder_key(reminder: Reminder) -> str:
-        return f"reminder:{reminder.kind}:{reminder.installment}"
+        return f"{reminder.kind}-{reminder.installment}"
 
     async def _remind(self, key: str) -> None:
         """P-3: the interest reminder before each due date, the maturity notice before the last."""
-        _, kind, number = key.split(":")
+        kind, _, number = key.partition("-")
         line = self._book.schedule[int(number) - 1]
         self._state.reminders_sent.append(key)
         await self._send_sms(
             "interest_reminder" if kind == "interest" else "maturity_notice",
-            key.replace(":", "/"),
+            f"reminder/{key}",
             {
                 "due_date": line.due_date,
                 "payment": line.payment + self._book.arrears.total,
@@ -203,7 +289,6 @@ class LoanServicingWorkflow:
         self._book = apply_payment(self._book, collected, line)
         self._state.reminders_sent = []
         if self._book.settled:
-            await self._close()
             return
         if collected.applied == owed.total:
             upcoming = self._book.next_installment
@@ -229,31 +314,6 @@ class LoanServicingWorkflow:
                 },
             )
         await self._review_standing()
-
-    async def _review_standing(self) -> None:
-        """F-3: reclassify as days past due cross a band; F-2 lowers the household's score."""
-        view = self._view()
-        for event in score_events_for_dpd(
-            view.days_past_due, view.days_past_due, view.loan_class, set(self._state.score_events)
-        ):
-            await workflow.execute_activity_method(
-                RegisterActivities.record_credit_event,
-                RecordCreditEventInput(
-                    idempotency_key=self._key(f"score/{event.value}"),
-                    household_id=self._app.applicant.household_id,
-                    loan_id=self._loan_id,
-                    event=event,
-                    occurred_on=self._today(),
-                    initial_score=self._app.credit_rating.score,
-                    policy=self._policy,
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-            )
-            self._state.score_events.append(event)
-        await self._project()
-
-    # ------------------------------------------------------------------ money
 
     async def _collect(self, owed: Dues, step: str, value_date: date) -> Allocation:
         """Debit what the settlement account holds, up to what is owed, allocated by P-6."""
@@ -289,27 +349,18 @@ class LoanServicingWorkflow:
             return Allocation()
         return allocation
 
-    async def _take_queued_payments(self) -> None:
-        while self._payments:
-            number, payment = self._payments.pop(0)
-            await self._take_payment(number, payment)
-            self._payments_done.add(number)
-            self._payments_this_run += 1
-
-    async def _drain_payments(self) -> None:
-        """Before the run ends, every accepted payment is taken and its caller answered."""
-        while True:
-            await workflow.wait_condition(
-                lambda: bool(self._payments) or workflow.all_handlers_finished()
-            )
-            if not self._payments:
-                return
-            await self._take_queued_payments()
+    async def _collect_arrears(self, step: str) -> None:
+        """Whatever is overdue is collected at once from what the account holds (P-6)."""
+        if self._book.arrears.total <= 0:
+            return
+        today = self._today()
+        self._book = accrue_to(self._book, today, self._rate(), self._policy)
+        collected = await self._collect(dues(self._book), step, today)
+        self._book = apply_payment(self._book, collected)
 
     async def _take_payment(self, number: int, payment: RecordPayment) -> None:
         """The cash goes into the settlement account; arrears are collected from it at once,
         what is not yet due waits there for its due date (P-2, P-6)."""
-        today = self._today()
         await workflow.execute_activity_method(
             LedgerActivities.post_deposit,
             PostDepositInput(
@@ -317,16 +368,13 @@ class LoanServicingWorkflow:
                 loan_id=self._loan_id,
                 settlement_account=self._app.applicant.settlement_account,
                 amount=payment.amount,
-                value_date=today,
+                value_date=self._today(),
                 memo=f"柜面还款 {payment.reference}".strip(),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=RETRY,
         )
-        if self._book.arrears.total > 0:
-            self._book = accrue_to(self._book, today, self._rate(), self._policy)
-            collected = await self._collect(dues(self._book), f"payment-{number}/arrears", today)
-            self._book = apply_payment(self._book, collected)
+        await self._collect_arrears(f"payment-{number}/arrears")
         await self._send_sms(
             "payment_received",
             f"payment-{number}",
@@ -336,17 +384,207 @@ class LoanServicingWorkflow:
                 "settlement_account_masked": self._account_masked(),
             },
         )
-        if self._book.settled:
-            await self._close()
-        else:
-            await self._project()
+        await self._review_standing()
+
+    async def _call_in(self, why: str) -> None:
+        """提前收回 (K-5, W-2): the whole balance is due today and collected as far as it can be."""
+        workflow.logger.warning("loan %s called in: %s", self._loan_id, why)
+        self._book = call_in(
+            self._book, self._today(), self._rate(), self._policy.interest.day_count_basis
+        )
+        await self._collect_arrears("called-in")
+
+    # ------------------------------------------------------------------ standing and collection
+
+    async def _review_standing(self) -> None:
+        """F-3: reclassify as days past due cross a band; F-2 lowers the household's score;
+        arrears open the collection ladder (D-1), the notices (D-2) and a special check (K-4)."""
+        view = self._view()
+        today = self._today()
+        if view.days_past_due >= 1 and self._state.overdue_since is None:
+            await self._arrears_begin(today)
+        elif self._book.arrears.total == 0 and self._state.overdue_since is not None:
+            self._arrears_end(today)
+        if self._state.overdue_since is not None:
+            await self._climb_ladder(view.days_past_due, today)
+        for event in score_events_for_dpd(
+            view.days_past_due, view.days_past_due, view.loan_class, set(self._state.score_events)
+        ):
+            await self._lower_score(event)
+        await self._project()
+
+    async def _arrears_begin(self, today: date) -> None:
+        self._state.overdue_since = today
+        self._open_inspection("special", today)  # K-4: at once
+        self._raise_warning(WarningSignal.OVERDUE_OR_ARREARS, "workflow", "逾期/欠息")
+        await self._send_overdue_notices()  # D-2: well within the 15 days
+
+    def _arrears_end(self, today: date) -> None:
+        self._state.overdue_since = None
+        for step in self._state.collection:
+            if step.done_on is None:
+                step.done_on, step.done_by, step.outcome = today, "workflow", "arrears repaid"
+        for notice in self._state.notices:
+            notice.closed = True
+
+    async def _climb_ladder(self, days_past_due: int, today: date) -> None:
+        """D-1: a new rung opens the officer's task with its working-day deadline; the
+        first rung also reminds the borrower and tells the guarantors."""
+        rung = rung_for(self._book.installments_overdue, days_past_due, self._policy.collection)
+        since = self._state.overdue_since
+        reached = [s.rung for s in self._state.collection if since and s.opened_on >= since]
+        if rung is None or (reached and rung <= max(reached)):
+            return
+        self._state.collection.append(
+            CollectionStep(
+                task_key=f"{self._loan_id}:collect:{since}:{rung.value}",
+                rung=rung,
+                required_actions=list(RUNG_ACTIONS[rung]),
+                opened_on=today,
+                due_on=rung_deadline(rung, today, self._calendar, self._policy.collection),
+            )
+        )
+        if rung is Rung.REMINDER:
+            arrears = self._book.arrears.total
+            await self._send_sms(
+                "overdue_reminder",
+                f"overdue/{since}",
+                {"arrears": arrears, "overdue_since": since},
+            )
+            for n, guarantor in enumerate(self._app.guarantors, start=1):
+                await self._send_sms(
+                    "guarantor_notice",
+                    f"overdue/{since}/guarantor-{n}",
+                    {"guarantor": guarantor.name, "arrears": arrears, "overdue_since": since},
+                    phone=guarantor.phone,
+                )
+
+    async def _send_overdue_notices(self) -> None:
+        """D-2/D-3: 逾期贷款催收通知书 to the borrower and each guarantor, with a receipt slip."""
+        today = self._today()
+        number = len(self._state.notices) + 1
+        notice_key = f"{self._loan_id}:notice:{number}"
+        recipients = [self._app.applicant.name, *(g.name for g in self._app.guarantors)]
+        arrears = self._book.arrears
+        for n, name in enumerate(recipients):
+            try:
+                await workflow.execute_activity_method(
+                    NotificationActivities.issue_notice,
+                    IssueNoticeInput(
+                        idempotency_key=self._key(f"notice-{number}/{n}"),
+                        loan_id=self._loan_id,
+                        recipient=name,
+                        template="overdue_notice",
+                        context={
+                            **self._context(),
+                            "notice_number": notice_key,
+                            "addressee": name,
+                            "as_guarantor": n > 0,
+                            "issued_on": today,
+                            "overdue_since": self._book.oldest_unpaid_due,
+                            "overdue_principal": arrears.overdue_principal,
+                            "overdue_interest": arrears.overdue_interest,
+                            "penalty": arrears.penalty_interest + arrears.compound_interest,
+                            "total": arrears.total,
+                        },
+                    ),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
+                )
+            except ActivityError as failed:
+                workflow.logger.error(
+                    "loan %s: overdue notice not issued: %s", self._loan_id, failed.cause
+                )
+        self._state.notices.append(
+            NoticeRecord(notice_key=notice_key, sent_on=today, recipients=recipients)
+        )
+
+    async def _lower_score(self, event: ScoreEvent) -> None:
+        """F-2: the household's score in the register, which later applications see."""
+        standing = await workflow.execute_activity_method(
+            RegisterActivities.record_credit_event,
+            RecordCreditEventInput(
+                idempotency_key=self._key(f"score/{event.value}"),
+                household_id=self._app.applicant.household_id,
+                loan_id=self._loan_id,
+                event=event,
+                occurred_on=self._today(),
+                initial_score=self._app.credit_rating.score,
+                policy=self._policy,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        before = self._grade()
+        self._state.score_events.append(event)
+        self._state.score = standing.score
+        if self._grade() != before:
+            self._raise_warning(
+                WarningSignal.GRADE_DOWNGRADE, "workflow", f"{before}→{self._grade()}"
+            )
+
+    # ------------------------------------------------------------------ inspections and warnings
+
+    def _micro_credit(self) -> bool:
+        return self._kind is InspectionKind.MICRO_CREDIT
+
+    def _open_inspection(self, kind: str, due_on: date) -> None:
+        number = len(self._state.inspections) + 1
+        self._state.inspections.append(
+            InspectionRecord(
+                task_key=f"{self._loan_id}:inspection:{number}",
+                kind=kind,  # type: ignore[arg-type]
+                due_on=due_on,
+            )
+        )
+
+    def _routine_check_due(self) -> date | None:
+        """K-2/K-3: the next routine check, unless one is open already."""
+        if any(i.done_on is None and i.kind != "special" for i in self._state.inspections):
+            return None
+        done = [i.done_on for i in self._state.inspections if i.done_on is not None]
+        assert self._terms is not None
+        return next_routine_check(
+            max([self._disbursed_on(), *done]),
+            self._kind,
+            self._terms.repayment_method,
+            self._grade(),
+            self._view().loan_class,
+            not self._state.collection and self._state.overdue_since is None,
+            self._policy.inspection,
+        )
+
+    def _raise_warning(self, signal: WarningSignal, raised_by: str, note: str) -> None:
+        """W-1/W-2: a task for the branch head with a deadline; unresolved, it escalates."""
+        today = self._today()
+        respond_by, escalate_by = signal_deadlines(today, self._calendar, self._policy.warning)
+        number = len(self._state.warnings) + 1
+        self._state.warnings.append(
+            WarningRecord(
+                task_key=f"{self._loan_id}:warning:{number}",
+                signal=signal,
+                raised_on=today,
+                raised_by=raised_by,
+                note=note,
+                respond_by=respond_by,
+                escalate_by=escalate_by,
+            )
+        )
 
     # ------------------------------------------------------------------ closure
 
     async def _close(self) -> None:
         """P-7: repaid in full: guarantees released, settlement certificate, household free."""
         self._stage = Stage.CLOSED
-        self._state.closed_on = self._today()
+        today = self._today()
+        self._state.closed_on = today
+        self._arrears_end(today)
+        for check in self._state.inspections:
+            if check.done_on is None:
+                check.done_on, check.done_by = today, "workflow"
+        for step in self._state.collection:
+            if step.done_on is None:
+                step.done_on, step.done_by = today, "workflow"
         await workflow.execute_activity_method(
             RegisterActivities.release_household,
             ReleaseHouseholdInput(
@@ -356,13 +594,12 @@ class LoanServicingWorkflow:
             retry_policy=RETRY,
         )
         await self._issue_certificate()
-        await self._send_sms("loan_settled", "settled", {"closed_on": self._state.closed_on})
+        await self._send_sms("loan_settled", "settled", {"closed_on": today})
         await self._project()
 
     async def _issue_certificate(self) -> None:
         """P-7: 结清证明, printed for the borrower; guarantors and collateral are released."""
         repaid = self._book.repaid
-        disbursed_at = self._inp.origination.disbursed_at
         try:
             await workflow.execute_activity_method(
                 NotificationActivities.issue_notice,
@@ -374,7 +611,7 @@ class LoanServicingWorkflow:
                     context={
                         **self._context(),
                         "amount": self._terms.amount if self._terms else repaid.principal,
-                        "disbursed_on": china_date(disbursed_at) if disbursed_at else None,
+                        "disbursed_on": self._disbursed_on(),
                         "closed_on": self._state.closed_on,
                         "principal": repaid.principal,
                         "interest": repaid.interest,
@@ -391,34 +628,236 @@ class LoanServicingWorkflow:
                 "loan %s: settlement certificate not issued: %s", self._loan_id, failed.cause
             )
 
-    async def _await_final_evaluation(self) -> None:
-        """P-7: the officer's final evaluation note; then the archive closes and the run ends."""
-        await workflow.wait_condition(lambda: self._state.final_evaluation is not None)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-
     # ------------------------------------------------------------------ human steps
+
+    async def _accept(self, work: Callable[[], Awaitable[None]]) -> LoanStatus:
+        """Queue a validated step for the main loop and answer once it has been applied."""
+        self._steps_accepted += 1
+        number = self._steps_accepted
+        self._steps.append((number, work))
+        await workflow.wait_condition(lambda: number in self._steps_done)
+        return self.status()
+
+    async def _take_steps(self) -> None:
+        while self._steps:
+            number, work = self._steps.pop(0)
+            await work()
+            self._steps_done.add(number)
+
+    async def _finish_steps(self) -> None:
+        """Before the run ends, every accepted step is applied and its caller answered."""
+        while self._steps or not workflow.all_handlers_finished():
+            await workflow.wait_condition(
+                lambda: bool(self._steps) or workflow.all_handlers_finished()
+            )
+            await self._take_steps()
 
     @workflow.update
     async def record_payment(self, inp: RecordPayment) -> LoanStatus:
         """A teller takes money for the loan at the counter (柜面还款)."""
         self._state.payments += 1
         number = self._state.payments
-        self._payments.append((number, inp))
-        await workflow.wait_condition(lambda: number in self._payments_done)
-        return self.status()
+        return await self._accept(lambda: self._take_payment(number, inp))
 
     @record_payment.validator
     def _validate_record_payment(self, inp: RecordPayment) -> None:
-        self._check_open("record_payment", "P-2")
+        self._check_repaying("record_payment", "P-2")
         check_actor("P-2", "record_payment", inp.actor, Role.TELLER, self._branch())
+
+    @workflow.update
+    async def record_collection_action(self, inp: RecordCollectionAction) -> LoanStatus:
+        """D-1/D-3: what the officer did on a rung of the ladder, or on a notice without receipt."""
+
+        async def apply() -> None:
+            today = self._today()
+            for step in self._state.collection:
+                if step.task_key == inp.task_key:
+                    step.done_on, step.done_by = today, inp.actor.username
+                    step.actions, step.outcome = list(inp.actions), inp.outcome
+            for notice in self._state.notices:
+                if self._follow_up_key(notice) == inp.task_key:
+                    notice.follow_up = "; ".join([*inp.actions, inp.outcome])
+            await self._project()
+
+        return await self._accept(apply)
+
+    @record_collection_action.validator
+    def _validate_record_collection_action(self, inp: RecordCollectionAction) -> None:
+        self._check_repaying("record_collection_action", "D-1")
+        self._check_open_task("D-1", inp.task_key, {"collect", "notice_follow_up"})
+        check_actor("D-1", "record_collection_action", inp.actor, Role.LOAN_OFFICER, self._branch())
+
+    @workflow.update
+    async def record_notice_receipt(self, inp: RecordNoticeReceipt) -> LoanStatus:
+        """D-3: the signed receipt came back; the limitation period is interrupted."""
+
+        async def apply() -> None:
+            for notice in self._state.notices:
+                if notice.notice_key == inp.notice_key:
+                    notice.receipt_on = inp.received_on
+            await self._project()
+
+        return await self._accept(apply)
+
+    @record_notice_receipt.validator
+    def _validate_record_notice_receipt(self, inp: RecordNoticeReceipt) -> None:
+        check_actor("D-3", "record_notice_receipt", inp.actor, Role.LOAN_OFFICER, self._branch())
+        notice = next((n for n in self._state.notices if n.notice_key == inp.notice_key), None)
+        if notice is None or notice.receipt_on is not None:
+            raise refuse(
+                [
+                    refusal(
+                        "D-3",
+                        f"no notice {inp.notice_key} awaits a receipt on loan {self._loan_id}",
+                        ViolationKind.CONFLICT,
+                        "notice_key",
+                    )
+                ]
+            )
+        if not notice.sent_on <= inp.received_on <= self._today():
+            raise refuse(
+                [
+                    refusal(
+                        "D-3",
+                        f"received_on {inp.received_on} must be between the notice's "
+                        f"{notice.sent_on} and today",
+                        ViolationKind.INVALID,
+                        "received_on",
+                    )
+                ]
+            )
+
+    @workflow.update
+    async def report_inspection(self, inp: ReportInspection) -> LoanStatus:
+        """K-5: the check's findings; they may raise signals and call the loan in. F-3:
+        every inspection reclassifies."""
+
+        async def apply() -> None:
+            record = next(i for i in self._state.inspections if i.task_key == inp.task_key)
+            record.done_on, record.done_by = self._today(), inp.actor.username
+            record.findings = inp.findings
+            for signal in signals_from_findings(inp.findings):
+                self._raise_warning(signal, inp.actor.username, inp.findings.notes)
+            if not inp.findings.purpose_kept and ScoreEvent.PURPOSE_CHANGED not in (
+                self._state.score_events
+            ):
+                await self._lower_score(ScoreEvent.PURPOSE_CHANGED)
+            if calls_loan_in(inp.findings):
+                await self._call_in(f"misuse of funds found by {inp.actor.username} (K-5)")
+            await self._review_standing()
+
+        return await self._accept(apply)
+
+    @report_inspection.validator
+    def _validate_report_inspection(self, inp: ReportInspection) -> None:
+        self._check_repaying("report_inspection", "K-5")
+        self._check_open_task("K-5", inp.task_key, {"inspection", "village_inspection"})
+        check_actor("K-5", "report_inspection", inp.actor, Role.LOAN_OFFICER, self._branch())
+
+    @workflow.update
+    async def raise_warning(self, inp: RaiseWarning) -> LoanStatus:
+        """W-1: an officer raises a signal at any time; the head gets the task (W-2)."""
+
+        async def apply() -> None:
+            self._raise_warning(inp.signal, inp.actor.username, inp.note)
+            await self._project()
+
+        return await self._accept(apply)
+
+    @raise_warning.validator
+    def _validate_raise_warning(self, inp: RaiseWarning) -> None:
+        self._check_repaying("raise_warning", "W-1")
+        check_actor("W-1", "raise_warning", inp.actor, Role.LOAN_OFFICER, self._branch())
+
+    @workflow.update
+    async def decide_warning(self, inp: DecideWarning) -> LoanStatus:
+        """W-2: the measure on a signal; calling the loan in makes the whole balance due."""
+
+        async def apply() -> None:
+            warning = self._warning(inp.task_key)
+            warning.measure, warning.decided_by = inp.measure, inp.actor.username
+            warning.decided_on = self._today()
+            warning.note = f"{warning.note}; {inp.note}".strip("; ")
+            if inp.measure is WarningMeasure.CALL_IN_EARLY:
+                await self._call_in(f"{warning.signal.value}: {inp.note}")
+            await self._review_standing()
+
+        return await self._accept(apply)
+
+    @decide_warning.validator
+    def _validate_decide_warning(self, inp: DecideWarning) -> None:
+        self._check_repaying("decide_warning", "W-2")
+        self._check_open_task("W-2", inp.task_key, {"warning", "warning_escalated"})
+        warning = self._warning(inp.task_key)
+        role = Role.POST_LOAN_MANAGER if warning.escalated else Role.BRANCH_HEAD
+        check_actor("W-2", "decide_warning", inp.actor, role, self._branch())
+
+    @workflow.update
+    async def classify_loan(self, inp: ClassifyLoan) -> LoanStatus:
+        """F-1: a reviewer's judgement puts the loan lower (never higher), with the reason."""
+
+        async def apply() -> None:
+            self._state.judged_class = inp.loan_class
+            self._state.judgement_reason = inp.reason
+            await self._review_standing()
+
+        return await self._accept(apply)
+
+    @classify_loan.validator
+    def _validate_classify_loan(self, inp: ClassifyLoan) -> None:
+        self._check_repaying("classify_loan", "F-1")
+        check_actor("F-1", "classify_loan", inp.actor, Role.REVIEWER, self._branch())
+        refusals = check_judgement(inp.loan_class, self._view().loan_class, inp.reason)
+        if refusals:
+            raise refuse(refusals)
+
+    @workflow.update
+    async def mark_wilful_default(self, inp: MarkWilfulDefault) -> LoanStatus:
+        """D-5: a wilful defaulter's household goes on the blacklist; intake refuses it."""
+
+        async def apply() -> None:
+            await workflow.execute_activity_method(
+                RegisterActivities.blacklist_household,
+                BlacklistHouseholdInput(
+                    household_id=self._app.applicant.household_id,
+                    loan_id=self._loan_id,
+                    reason=inp.reason,
+                    listed_by=inp.actor.username,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            self._state.blacklisted = True
+            await self._project()
+
+        return await self._accept(apply)
+
+    @mark_wilful_default.validator
+    def _validate_mark_wilful_default(self, inp: MarkWilfulDefault) -> None:
+        self._check_repaying("mark_wilful_default", "D-5")
+        check_actor("D-5", "mark_wilful_default", inp.actor, Role.BRANCH_HEAD, self._branch())
+        if self._state.overdue_since is None or self._state.blacklisted:
+            raise refuse(
+                [
+                    refusal(
+                        "D-5",
+                        "only a borrower in arrears, not yet blacklisted, can be found a wilful "
+                        "defaulter",
+                        ViolationKind.CONFLICT,
+                    )
+                ]
+            )
 
     @workflow.update
     async def submit_final_evaluation(self, inp: SubmitFinalEvaluation) -> LoanStatus:
         """P-7: the last note on a repaid loan (终结评价); the archive closes with it."""
-        self._state.final_evaluation = inp.evaluation
-        self._closed_at = workflow.now()
-        await self._project()
-        return self.status()
+
+        async def apply() -> None:
+            self._state.final_evaluation = inp.evaluation
+            self._closed_at = workflow.now()
+            await self._project()
+
+        return await self._accept(apply)
 
     @submit_final_evaluation.validator
     def _validate_submit_final_evaluation(self, inp: SubmitFinalEvaluation) -> None:
@@ -435,7 +874,7 @@ class LoanServicingWorkflow:
             )
         check_actor("P-7", "submit_final_evaluation", inp.actor, Role.LOAN_OFFICER, self._branch())
 
-    def _check_open(self, step: str, rule: str) -> None:
+    def _check_repaying(self, step: str, rule: str) -> None:
         if self._stage in ENDED_STAGES:
             raise refuse(
                 [
@@ -443,6 +882,19 @@ class LoanServicingWorkflow:
                         rule,
                         f"loan {self._loan_id} is {self._stage.value}; {step} is refused",
                         ViolationKind.CONFLICT,
+                    )
+                ]
+            )
+
+    def _check_open_task(self, rule: str, task_key: str, kinds: set[str]) -> None:
+        if not any(t.task_key == task_key and t.kind in kinds for t in self._open_tasks()):
+            raise refuse(
+                [
+                    refusal(
+                        rule,
+                        f"task {task_key} is not open on loan {self._loan_id}",
+                        ViolationKind.CONFLICT,
+                        "task_key",
                     )
                 ]
             )
@@ -462,12 +914,13 @@ class LoanServicingWorkflow:
         )
 
     def _view(self) -> ServicingView:
+        """Where the loan stands today, penalty and compound interest accrued to today."""
         today = self._today()
         standing = standing_on(
             self._book, today, self._state.judged_class, self._state.extended, self._policy
         )
         upcoming = self._book.next_installment
-        arrears = self._book.arrears
+        arrears = accrue_to(self._book, today, self._rate(), self._policy).arrears
         return ServicingView(
             today=today,
             days_past_due=standing.days_past_due,
@@ -484,19 +937,71 @@ class LoanServicingWorkflow:
             payments=self._state.payments,
             closed_on=self._state.closed_on,
             final_evaluation=self._state.final_evaluation,
+            overdue_since=self._state.overdue_since,
+            called_in_on=self._book.called_in_on,
+            score=self._state.score,
+            blacklisted=self._state.blacklisted,
+            collection=self._state.collection,
+            notices=self._state.notices,
+            inspections=self._state.inspections,
+            warnings=self._state.warnings,
         )
 
     def _open_tasks(self) -> list[TaskSpec]:
-        if self._stage is Stage.CLOSED and self._state.final_evaluation is None:
-            return [
-                TaskSpec(
-                    task_key=f"{self._loan_id}:final-evaluation",
-                    kind="final_evaluation",
-                    role=Role.LOAN_OFFICER,
-                    branch_code=self._branch(),
+        """The inbox (待办): each open record of the state is one task."""
+        branch = self._branch()
+        if self._stage is Stage.CLOSED:
+            if self._state.final_evaluation is not None:
+                return []
+            return [self._task(f"{self._loan_id}:final-evaluation", "final_evaluation", None)]
+        tasks = [
+            self._task(
+                i.task_key,
+                "village_inspection" if i.kind == "village" else "inspection",
+                i.due_on,
+            )
+            for i in self._state.inspections
+            if i.done_on is None
+        ]
+        tasks += [
+            self._task(s.task_key, "collect", s.due_on)
+            for s in self._state.collection
+            if s.done_on is None
+        ]
+        tasks += [
+            self._task(self._follow_up_key(n), "notice_follow_up", None)
+            for n in self._state.notices
+            if n.receipt_task_opened and n.receipt_on is None and not (n.follow_up or n.closed)
+        ]
+        for w in self._state.warnings:
+            if w.measure is None:
+                escalated = w.escalated
+                tasks.append(
+                    TaskSpec(
+                        task_key=f"{w.task_key}:escalated" if escalated else w.task_key,
+                        kind="warning_escalated" if escalated else "warning",
+                        role=Role.POST_LOAN_MANAGER if escalated else Role.BRANCH_HEAD,
+                        branch_code=branch,
+                        due_date=None if escalated else w.respond_by,
+                    )
                 )
-            ]
-        return []
+        return tasks
+
+    def _task(self, key: str, kind: str, due: date | None) -> TaskSpec:
+        return TaskSpec(
+            task_key=key,
+            kind=kind,
+            role=Role.LOAN_OFFICER,
+            branch_code=self._branch(),
+            due_date=due,
+        )
+
+    def _warning(self, task_key: str) -> WarningRecord:
+        base = task_key.removesuffix(":escalated")
+        return next(w for w in self._state.warnings if w.task_key == base)
+
+    def _follow_up_key(self, notice: NoticeRecord) -> str:
+        return f"{notice.notice_key}:follow-up"
 
     # ------------------------------------------------------------------ effects
 
@@ -512,15 +1017,17 @@ class LoanServicingWorkflow:
             retry_policy=RETRY,
         )
 
-    async def _send_sms(self, template: str, step: str, context: dict[str, object]) -> None:
-        """Tell the borrower; a notice that cannot be sent is logged, never stops the loan."""
+    async def _send_sms(
+        self, template: str, step: str, context: dict[str, object], phone: str | None = None
+    ) -> None:
+        """Tell the borrower (or a guarantor); a text that cannot be sent never stops the loan."""
         try:
             await workflow.execute_activity_method(
                 NotificationActivities.send_sms,
                 SendSmsInput(
                     idempotency_key=self._key(f"sms/{step}"),
                     loan_id=self._loan_id,
-                    phone=self._app.applicant.phone,
+                    phone=phone or self._app.applicant.phone,
                     template=template,
                     context={**self._context(), **context},
                 ),
@@ -541,6 +1048,10 @@ class LoanServicingWorkflow:
             "institution": self._policy.institution,
         }
 
+    def _grade(self) -> CreditGrade:
+        score = self._app.credit_rating.score if self._state.score is None else self._state.score
+        return credit_grade(score, self._policy.eligibility)
+
     def _account_masked(self) -> str:
         return "****" + self._app.applicant.settlement_account[-4:]
 
@@ -550,6 +1061,11 @@ class LoanServicingWorkflow:
 
     def _branch(self) -> str:
         return self._inp.origination.branch_code
+
+    def _disbursed_on(self) -> date:
+        disbursed_at = self._inp.origination.disbursed_at
+        assert disbursed_at is not None
+        return china_date(disbursed_at)
 
     def _today(self) -> date:
         return china_date(workflow.now())

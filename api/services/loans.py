@@ -26,13 +26,20 @@ from api.schemas import LoanCreated, LoanDetail, LoanSummary, LoanWorkflowView
 from api.services.users import branch_prefecture
 from domain.approval import approval_tier
 from domain.calendar import china_date
-from domain.eligibility import check_application
+from domain.eligibility import check_application, check_register_credit
 from domain.errors import Refusal, RuleViolation, ViolationKind, violation
 from domain.ids import mask_pii_deep
 from domain.loan import TERMINAL_STAGES, Actor, LoanApplication, Role, Stage, Tier
 from domain.money import from_fen
 from domain.policy import Policy
-from store.models import Branch, HouseholdClaim, LoanRecord, Task
+from store.models import (
+    BlacklistEntry,
+    Branch,
+    CreditStandingRecord,
+    HouseholdClaim,
+    LoanRecord,
+    Task,
+)
 from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
@@ -103,6 +110,15 @@ def _admit(
             f"({claim.loan_id}); one member per household at a time",
             field="applicant.household_id",
         )
+    household = app.applicant.household_id
+    standing = session.get(CreditStandingRecord, household)
+    refusals = check_register_credit(
+        standing.score if standing else None,
+        session.get(BlacklistEntry, household) is not None,
+        policy,
+    )
+    if refusals:  # the workflow re-checks at intake; this answers at once
+        raise RuleViolation(refusals)
     prefecture = branch_prefecture(session, officer.branch)
     if prefecture is None and approval_tier(app.amount, policy) is Tier.PREFECTURE:
         raise violation(

@@ -96,6 +96,29 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "settlement_account_masked": "****5678",
     },
     "loan_settled": {**COMMON, "closed_on": date(2029, 11, 21)},
+    "overdue_reminder": {
+        **COMMON,
+        "arrears": Decimal("4412.35"),
+        "overdue_since": date(2026, 12, 22),
+    },
+    "guarantor_notice": {
+        **COMMON,
+        "guarantor": "司马相如",
+        "arrears": Decimal("4412.35"),
+        "overdue_since": date(2026, 12, 22),
+    },
+}
+OVERDUE_NOTICE = {
+    **COMMON,
+    "notice_number": "LN-2026-000123:notice:1",
+    "addressee": "李四",
+    "as_guarantor": True,
+    "issued_on": date(2026, 12, 22),
+    "overdue_since": date(2026, 12, 21),
+    "overdue_principal": "4100.00",
+    "overdue_interest": "281.97",
+    "penalty": "0.34",
+    "total": "4382.31",
 }
 CERTIFICATE = {
     **COMMON,
@@ -158,13 +181,30 @@ def test_settlement_certificate_names_the_figures_and_releases_the_guarantor() -
     assert "抵押" not in text
     assert text.endswith("2029年11月21日")
     names = {p.name.removesuffix(".txt.j2") for p in (TEMPLATES / "print").glob("*.txt.j2")}
-    assert names == {"settlement_certificate"}
+    assert names == {"settlement_certificate", "overdue_notice"}
     for missing in CERTIFICATE:
         with pytest.raises(UndefinedError):
             TemplateRenderer(TEMPLATES).render(
                 "settlement_certificate",
                 {k: v for k, v in CERTIFICATE.items() if k != missing},
                 "print",
+            )
+
+
+def test_overdue_notice_to_a_guarantor_has_the_figures_and_a_receipt_slip() -> None:
+    """D-2/D-3: 逾期贷款催收通知书, to borrower and guarantor, with 回执."""
+    renderer = TemplateRenderer(TEMPLATES)
+    text = renderer.render("overdue_notice", OVERDUE_NOTICE, "print")
+    assert text.startswith("逾期贷款催收通知书")
+    assert "您为借款人欧阳明华提供担保的贷款" in text and "履行保证责任" in text
+    assert "逾期本金4,100.00元，欠息281.97元，罚息及复利0.34元，合计4,382.31元" in text
+    assert "回执" in text and "签收人" in text
+    borrower = renderer.render("overdue_notice", {**OVERDUE_NOTICE, "as_guarantor": False}, "print")
+    assert "您在本社借入的贷款" in borrower and "保证责任" not in borrower
+    for missing in OVERDUE_NOTICE:
+        with pytest.raises(UndefinedError):
+            renderer.render(
+                "overdue_notice", {k: v for k, v in OVERDUE_NOTICE.items() if k != missing}, "print"
             )
 
 

@@ -12,6 +12,7 @@ from domain.eligibility import (
     check_application,
     check_credit_report,
     check_household,
+    check_register_credit,
     credit_grade,
     grade_at_least,
     group_households,
@@ -568,3 +569,16 @@ def test_every_failure_is_listed_not_just_the_first() -> None:
     )
     rules = {r.rule for r in check_application(app, POLICY, TODAY)}
     assert rules == {"E-2", "E-3", "E-4", "E-9", "E-10", "E-11", "E-14"}
+
+
+def test_e6_a_blacklisted_household_is_refused() -> None:
+    [refusal] = check_register_credit(None, True, POLICY)
+    assert (refusal.rule, refusal.field) == ("E-6", "applicant.household_id")
+    assert "D-5" in refusal.message
+
+
+def test_e4_a_score_lowered_by_f2_counts_instead_of_the_rating() -> None:
+    [refusal] = check_register_credit(59, False, POLICY)
+    assert refusal.rule == "E-4" and "59" in refusal.message
+    assert check_register_credit(60, False, POLICY) == []
+    assert check_register_credit(None, False, POLICY) == []

@@ -14,6 +14,7 @@ from domain.servicing import (
     apply_payment,
     band_changes,
     bill_unpaid,
+    call_in,
     dues,
     open_book,
     standing_on,
@@ -145,3 +146,23 @@ def test_f3_band_changes_are_the_days_to_wake_on() -> None:
     book = bill_unpaid(book, first)
     assert band_changes(book, first.due_date, POLICY) == [1, 30, 31, 61, 91, 181, 361]
     assert band_changes(book, first.due_date + timedelta(days=45), POLICY) == [61, 91, 181, 361]
+
+
+def test_k5_calling_in_makes_the_whole_balance_due_with_interest_to_date() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first = book.schedule[0]
+    book = apply_payment(book, allocate(first.payment, dues(book, first), ORDER), first)
+    called_on = first.due_date + timedelta(days=10)
+    book = call_in(book, called_on, RATE, 360)
+    assert book.next_installment is None and book.called_in_on == called_on
+    [called] = book.overdue
+    # 2 000 not yet due, and its interest for the 10 days since the last due date:
+    # 2 000 × 0.072 × 10 / 360 = 4.00
+    assert (called.principal, called.interest, called.due_date) == (
+        D("2000.00"),
+        D("4.00"),
+        called_on,
+    )
+    assert book.days_past_due(called_on + timedelta(days=1)) == 1
+    paid = apply_payment(book, allocate(D("2004.00"), dues(book), ORDER))
+    assert paid.settled

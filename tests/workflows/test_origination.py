@@ -93,7 +93,9 @@ async def test_happy_path_to_disbursement(loans: LoanHarness) -> None:
     assert register.stage == "repaying" and register.amount_approved_fen == 2_800_000
     assert register.id_number_masked.count("*") == 10  # rule H-3
     assert len(rows(loans, ScheduledInstallment, loan_id=loan_id)) == 12
-    assert rows(loans, Task, loan_id=loan_id, status="open") == []
+    # rule K-1: the only open task is the first check of this livestock (business) loan.
+    [check] = rows(loans, Task, loan_id=loan_id, status="open")
+    assert (check.kind, check.due_date) == ("inspection", today + timedelta(days=15))
     ledger = SqlLedger(loans.sessions)
     assert ledger.balance(LOANS_RECEIVABLE, loan_id) == Decimal("28000")  # rule C-3
 

@@ -14,12 +14,15 @@ from temporalio.api.enums.v1 import EventType
 from activities.notifications import SendSmsInput
 from adapters.ledger import LOANS_RECEIVABLE, PENALTY_INTEREST, SqlLedger
 from api.services.audit import loan_runs
-from domain.calendar import CHINA, china_date
+from domain.calendar import CHINA, WorkingCalendar, china_date
 from domain.classification import ScoreEvent
+from domain.collection import Rung
+from domain.inspection import WarningSignal
 from domain.loan import Bucket, LoanClass, Stage
+from domain.money import CENT
 from store.models import (
+    BlacklistEntry,
     CreditEventRecord,
-    CreditStandingRecord,
     HouseholdClaim,
     JournalEntry,
     LoanRecord,
@@ -29,7 +32,13 @@ from store.models import (
 from tests.samples import actor, application
 from tests.workflows.conftest import LoanHarness
 from tests.workflows.steps import Handle, disbursed, refusal, rows, spend_proceeds
-from workflows.messages import LoanOutcome, LoanStatus, RecordPayment, SubmitFinalEvaluation
+from workflows.messages import (
+    LoanOutcome,
+    LoanStatus,
+    MarkWilfulDefault,
+    RecordPayment,
+    SubmitFinalEvaluation,
+)
 from workflows.servicing import LoanServicingWorkflow
 
 D = Decimal
@@ -152,21 +161,23 @@ async def test_installments_paid_on_time_run_to_closure(loans: LoanHarness) -> N
     )
 
 
-async def test_missed_installments_accrue_penalty_and_then_are_repaid(
+async def test_missed_installments_climb_the_ladder_then_are_repaid_and_close(
     loans: LoanHarness,
 ) -> None:
     today = await loans.today()
     app = application(
-        today, repayment_method="equal_installment", purpose="durable_goods", term_months=24
+        today, repayment_method="equal_installment", purpose="durable_goods", term_months=13
     )
     handle, status = await disbursed(loans, app)
     loan_id = status.loan_id
     spend_proceeds(loans, status, app.applicant.settlement_account)
-    first, _, third = status.schedule[:3]
+    first, second, third = status.schedule[:3]
     rate = D("0.0720")
+    calendar = WorkingCalendar(loans.policy.calendar)
 
-    # Nothing in the account: the first installment falls overdue (P-2, F-1, D-4).
-    await sleep_until(loans, first.due_date + timedelta(days=1))
+    # Nothing in the account on the first due date: overdue from the next day (P-2, F-1, D-4).
+    day1 = first.due_date + timedelta(days=1)
+    await sleep_until(loans, day1)
     view = (await status_of(handle)).servicing
     assert view is not None
     assert (view.days_past_due, view.loan_class, view.bucket) == (
@@ -174,44 +185,102 @@ async def test_missed_installments_accrue_penalty_and_then_are_repaid(
         LoanClass.SPECIAL_MENTION,
         Bucket.M1,
     )
-    assert view.installments_overdue == 1
+    # P-5 by hand: one day on the first installment's principal and interest.
+    assert view.penalty_interest == (first.principal * rate * D("1.5") / 360).quantize(CENT)
+    assert view.compound_interest == (first.interest * rate * D("1.5") / 360).quantize(CENT)
+    # D-1 first rung within 5 working days; K-4 special check at once; W-1 to the head.
+    [rung1] = view.collection
+    assert (rung1.rung, rung1.opened_on, rung1.due_on) == (
+        Rung.REMINDER,
+        day1,
+        calendar.add_working_days(day1, 5),
+    )
+    assert [(i.kind, i.due_on) for i in view.inspections] == [("special", day1)]
+    assert [w.signal for w in view.warnings] == [WarningSignal.OVERDUE_OR_ARREARS]
+
+    def open_tasks() -> set[tuple[str, str]]:
+        return {(t.kind, t.role) for t in rows(loans, Task, loan_id=loan_id, status="open")}
+
     await loans.eventually(
-        lambda: rows(loans, LoanRecord, loan_id=loan_id)[0].bucket == Bucket.M1.value
+        lambda: (
+            open_tasks()
+            == {
+                ("collect", "loan_officer"),
+                ("inspection", "loan_officer"),
+                ("warning", "branch_head"),
+            }
+        )
     )
+    # D-2: the overdue notice to the borrower and the guarantor, each with a receipt slip;
+    # D-1: the borrower reminded and the guarantor told, by SMS.
+    notices = rows(loans, Notification, loan_id=loan_id, channel="print")
+    assert sorted(n.recipient_masked for n in notices) == sorted(["张大山", "李四"])
+    assert all("回执" in n.body for n in notices)
+    texts = {n.template: n for n in rows(loans, Notification, loan_id=loan_id, channel="sms")}
+    assert texts["guarantor_notice"].recipient_masked == "139****4321"
+    assert "overdue_reminder" in texts
 
-    # P-5 by hand: one day on the unpaid principal and interest of the first installment.
-    penalty = (first.principal * rate * D("1.5") / 360).quantize(D("0.01"))
-    compound = (first.interest * rate * D("1.5") / 360).quantize(D("0.01"))
-    assert (view.penalty_interest, view.compound_interest) == (D("0.00"), D("0.00"))
-    paid = await pay(handle, D("0.01"))  # a cent makes the workflow accrue to today
-    assert paid.servicing is not None
-    assert paid.servicing.penalty_interest + paid.servicing.compound_interest == (
-        penalty + compound - D("0.01")
-    )
-
-    # Three installments missed: M1 -> M2 -> M3, 关注 all along, F-2 score lowered once.
-    await sleep_until(loans, first.due_date + timedelta(days=31))
-    assert (await status_of(handle)).servicing.bucket is Bucket.M2  # type: ignore[union-attr]
+    # Second and third installments missed: the ladder climbs on their due dates.
     await sleep_until(loans, third.due_date + timedelta(days=1))
     view = (await status_of(handle)).servicing
     assert view is not None
+    # The worse of installments (1, 2, 3+) and days (<= 30, 31-60, > 60) sets the rung.
+    on_site = min(third.due_date, first.due_date + timedelta(days=61))
+    assert [(s.rung, s.opened_on) for s in view.collection] == [
+        (Rung.REMINDER, day1),
+        (Rung.VISIT_AND_NOTICE, min(second.due_date, first.due_date + timedelta(days=31))),
+        (Rung.ON_SITE, on_site),
+    ]
+    assert view.collection[2].due_on == calendar.add_working_days(on_site, 10)
     assert 60 < view.days_past_due == (view.today - first.due_date).days <= 90
     assert (view.bucket, view.loan_class, view.installments_overdue) == (
         Bucket.M3,
         LoanClass.SPECIAL_MENTION,
         3,
     )
+    # F-2: -15 once the arrears are 30 days old, in the register later applications read.
     events = rows(loans, CreditEventRecord, loan_id=loan_id)
-    assert [e.event for e in events] == [ScoreEvent.OVERDUE_30_TO_90.value]
-    standing = rows(loans, CreditStandingRecord, household_id=app.applicant.household_id)[0]
-    assert standing.score == app.credit_rating.score - 15  # F-2: -15 at 30 days
+    assert [(e.event, e.score_before, e.score_after) for e in events] == [
+        (ScoreEvent.OVERDUE_30_TO_90.value, 85, 70)
+    ]
+    assert view.score == 70
 
-    # Everything paid back: arrears cleared oldest first, the loan is current again.
-    arrears = view.arrears
-    status = await pay(handle, arrears + D("500.00"))
+    # D-5: the head finds the borrower a wilful defaulter; an officer may not.
+    assert (
+        await refusal(
+            handle,
+            LoanServicingWorkflow.mark_wilful_default,
+            MarkWilfulDefault(actor=actor("officer1"), reason="有能力还款而拒不还款"),
+        )
+    )["rule"] == "D-5"
+    marked: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.mark_wilful_default,
+        MarkWilfulDefault(actor=actor("head1"), reason="有能力还款而拒不还款，转移财产"),
+    )
+    assert rows(loans, BlacklistEntry, household_id=app.applicant.household_id) != []
+
+    # Everything overdue paid, to the cent (as accrued to today): current again, the
+    # ladder's tasks closed.
+    assert marked.servicing is not None and marked.servicing.blacklisted
+    status = await pay(handle, marked.servicing.arrears)
     assert status.servicing is not None
-    assert status.servicing.arrears < D("1.00")  # the day's accrual since the query
-    assert status.servicing.installments_overdue == 0
-    assert status.servicing.bucket is Bucket.CURRENT
+    assert (status.servicing.arrears, status.servicing.bucket) == (D("0.00"), Bucket.CURRENT)
+    assert status.servicing.overdue_since is None
+    assert all(s.done_on is not None for s in status.servicing.collection)
     penalties = SqlLedger(loans.sessions).balance(PENALTY_INTEREST, loan_id)
-    assert penalties < 0  # credited: penalty and compound interest were collected
+    assert -penalties == status.servicing.repaid.penalty > 0  # collected into income
+
+    # The rest of the schedule paid from the account: the loan closes at maturity (P-7).
+    rest = sum((line.payment for line in status.schedule[3:]), D("0"))
+    await pay(handle, rest)
+    await sleep_until(loans, status.schedule[-1].due_date, hour=18)
+    closed = await status_of(handle)
+    assert closed.stage is Stage.CLOSED
+    assert SqlLedger(loans.sessions).balance(LOANS_RECEIVABLE, loan_id) == 0
+
+    # D-5 / E-6: the blacklisted household cannot borrow again, though its loan is repaid.
+    again = await loans.apply(
+        application(await loans.today(), household_id=app.applicant.household_id)
+    )
+    refused = await loans.wait_for_stage(again, Stage.REFUSED)
+    assert [r.rule for r in refused.outcome_reasons] == ["E-6"]
