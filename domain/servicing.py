@@ -9,7 +9,7 @@ past due always count from the oldest installment not fully paid (F-1, D-1, D-4)
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -188,19 +188,21 @@ def apply_payment(
     )
 
 
-def call_in(book: LoanBook, on: date, annual_rate: Decimal, basis: int) -> LoanBook:
+def call_in(book: LoanBook, on: date, annual_rate: Decimal, policy: Policy) -> LoanBook:
     """K-5/W-2 提前收回: the whole balance falls due on ``on``: the principal not yet due
-    and its contract interest since the last due date (P-1) become one overdue amount."""
+    and its contract interest since the last due date (P-1) become one overdue amount.
+    Arrears already overdue are accrued to ``on`` first (P-5); the new amount from then."""
+    book = accrue_to(book, on, annual_rate, policy)
     not_due = book.principal_outstanding - book.arrears.overdue_principal
     if book.next_installment is None or not_due <= 0:
         return book
-    since = book.schedule[book.billed - 1].due_date if book.billed else book.accrued_through
-    since = min(since, on)
+    upcoming = book.schedule[book.billed]
+    since = min(upcoming.due_date - timedelta(days=upcoming.days), on)  # the period's start
     called = OverdueInstallment(
         number=book.billed + 1,
         due_date=on,
         principal=not_due,
-        interest=interest_between(not_due, annual_rate, since, on, basis),
+        interest=interest_between(not_due, annual_rate, since, on, policy.interest.day_count_basis),
     )
     return book.model_copy(
         update={
@@ -232,9 +234,7 @@ def standing_on(
     dpd = book.days_past_due(today)
     return Standing(
         days_past_due=dpd,
-        loan_class=classify(
-            dpd, judged=judged, extended=extended, policy=policy.classification
-        ),
+        loan_class=classify(dpd, judged=judged, extended=extended, policy=policy.classification),
         bucket=bucket_for_dpd(dpd),
     )
 

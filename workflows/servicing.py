@@ -100,7 +100,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # The day's servicing batch (reminders, debits, reclassification) runs at this hour, China time.
 BATCH_HOUR = time(9, 0)
 # A run also ends when Temporal suggests it, or after this many human steps.
-MAX_STEPS_PER_RUN = 20
+MAX_STEPS_PER_RUN = 10
 
 
 def batch_time(day: date) -> datetime:
@@ -389,9 +389,7 @@ class LoanServicingWorkflow:
     async def _call_in(self, why: str) -> None:
         """提前收回 (K-5, W-2): the whole balance is due today and collected as far as it can be."""
         workflow.logger.warning("loan %s called in: %s", self._loan_id, why)
-        self._book = call_in(
-            self._book, self._today(), self._rate(), self._policy.interest.day_count_basis
-        )
+        self._book = call_in(self._book, self._today(), self._rate(), self._policy)
         await self._collect_arrears("called-in")
 
     # ------------------------------------------------------------------ standing and collection

@@ -153,7 +153,7 @@ def test_k5_calling_in_makes_the_whole_balance_due_with_interest_to_date() -> No
     first = book.schedule[0]
     book = apply_payment(book, allocate(first.payment, dues(book, first), ORDER), first)
     called_on = first.due_date + timedelta(days=10)
-    book = call_in(book, called_on, RATE, 360)
+    book = call_in(book, called_on, RATE, POLICY)
     assert book.next_installment is None and book.called_in_on == called_on
     [called] = book.overdue
     # 2 000 not yet due, and its interest for the 10 days since the last due date:
@@ -164,5 +164,18 @@ def test_k5_calling_in_makes_the_whole_balance_due_with_interest_to_date() -> No
         called_on,
     )
     assert book.days_past_due(called_on + timedelta(days=1)) == 1
+    assert book.penalty_interest == 0  # nothing was overdue before the call (P-5)
     paid = apply_payment(book, allocate(D("2004.00"), dues(book), ORDER))
     assert paid.settled
+
+
+def test_k5_calling_in_accrues_what_was_already_overdue_first() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first = book.schedule[0]
+    book = bill_unpaid(accrue_to(book, first.due_date, RATE, POLICY), first)
+    called_on = first.due_date + timedelta(days=10)
+    book = call_in(book, called_on, RATE, POLICY)
+    # Ten days on the first installment only: 3.00 penalty and 0.22 compound (as above).
+    assert (book.penalty_interest, book.compound_interest) == (D("3.00"), D("0.22"))
+    assert book.accrued_through == called_on
+    assert [o.principal for o in book.overdue] == [D("1000.00"), D("2000.00")]

@@ -1,0 +1,300 @@
+"""Post-loan checks, signals, classification, notices and bounded history, on the
+time-skipping server (K-1..K-5, W-1/W-2, F-1, P-3, continue-as-new)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio.api.enums.v1 import EventType
+
+from api.services.audit import loan_runs
+from domain.calendar import WorkingCalendar
+from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
+from domain.loan import LoanClass, Stage
+from domain.schedule import add_months
+from store.models import JournalEntry, Task
+from tests.samples import actor, application
+from tests.workflows.conftest import LoanHarness
+from tests.workflows.steps import disbursed, refusal, rows, spend_proceeds
+from tests.workflows.test_servicing import pay, sleep_until, sms_days, status_of
+from workflows.messages import (
+    ClassifyLoan,
+    DecideWarning,
+    LoanStatus,
+    RaiseWarning,
+    RecordCollectionAction,
+    ReportInspection,
+)
+from workflows.servicing import LoanServicingWorkflow
+
+D = Decimal
+# Documented in README.md (post-loan management): the most events one servicing run writes
+# for its dated events, and the most each human step adds (a run ends after
+# MAX_STEPS_PER_RUN steps).
+EVENTS_PER_RUN_BOUND = 60
+EVENTS_PER_STEP_BOUND = 25
+
+
+def findings(**overrides: object) -> InspectionFindings:
+    data: dict[str, object] = {
+        "purpose_kept": True,
+        "business_normal": True,
+        "household_income": "养殖收入稳定",
+        "health": "良好",
+        "marriage": "已婚",
+        "contact_details_current": True,
+    }
+    return InspectionFindings.model_validate({**data, **overrides})
+
+
+async def test_k1_first_check_then_k2_routine_checks_every_three_months(
+    loans: LoanHarness,
+) -> None:
+    """A livestock loan is a business loan: first check within 15 days of payout (K-1),
+    then every 3 months (K-2), the task opening 10 days before (the institution's lead)."""
+    today = await loans.today()
+    handle, status = await disbursed(loans, application(today))
+    loan_id = status.loan_id
+    assert status.servicing is not None
+    [first] = status.servicing.inspections
+    assert (first.kind, first.due_on) == ("first", today + timedelta(days=15))
+
+    # Only the assigned role may report, and only an open task.
+    report = ReportInspection(actor=actor("officer1"), task_key=first.task_key, findings=findings())
+    wrong = await refusal(
+        handle,
+        LoanServicingWorkflow.report_inspection,
+        report.model_copy(update={"actor": actor("reviewer1")}),
+    )
+    assert (wrong["rule"], wrong["kind"]) == ("K-5", "forbidden")
+    closed = await refusal(
+        handle,
+        LoanServicingWorkflow.report_inspection,
+        report.model_copy(update={"task_key": f"{loan_id}:inspection:9"}),
+    )
+    assert (closed["rule"], closed["kind"]) == ("K-5", "conflict")
+
+    checked_on = today + timedelta(days=7)
+    await sleep_until(loans, checked_on)
+    done: LoanStatus = await handle.execute_update(LoanServicingWorkflow.report_inspection, report)
+    assert done.servicing is not None
+    assert done.servicing.inspections[0].done_on == checked_on
+    assert done.open_tasks == []
+
+    # K-2: three months after the check (score 85 = AA: the K-3 cap of 180 days is longer).
+    routine_due = add_months(checked_on, 3)
+    await sleep_until(loans, routine_due - timedelta(days=11))
+    assert [t.kind for t in (await status_of(handle)).open_tasks] == []
+    await sleep_until(loans, routine_due - timedelta(days=10))
+    latest = await status_of(handle)
+    assert [(t.kind, t.due_date) for t in latest.open_tasks] == [("inspection", routine_due)]
+    await loans.eventually(
+        lambda: (
+            [t.kind for t in rows(loans, Task, loan_id=loan_id, status="open")] == ["inspection"]
+        )
+    )
+
+
+async def test_k3_a_low_grade_shortens_the_interval_and_micro_credit_is_checked_by_village(
+    loans: LoanHarness,
+) -> None:
+    """K-2: farm micro credit (a credit loan for livestock) every 6 months, by village;
+    K-3: an A borrower at most every 90 days, so the village check comes at 90 days."""
+    today = await loans.today()
+    rating = {"score": 75, "rated_on": today.isoformat()}
+    app = application(
+        today, guarantee_type="credit", guarantors=[], credit_rating=rating, amount="5000"
+    )
+    handle, status = await disbursed(loans, app)
+    assert status.servicing is not None
+    assert status.servicing.inspections == []  # K-1: micro credit has no first check
+    due = today + timedelta(days=90)
+    await sleep_until(loans, due - timedelta(days=10))
+    latest = await status_of(handle)
+    assert [(t.kind, t.due_date) for t in latest.open_tasks] == [("village_inspection", due)]
+
+
+async def test_k5_misuse_of_funds_raises_signals_and_calls_the_loan_in(
+    loans: LoanHarness,
+) -> None:
+    today = await loans.today()
+    app = application(today)
+    handle, status = await disbursed(loans, app)
+    loan_id = status.loan_id
+    assert status.servicing is not None and status.approved is not None
+    [first] = status.servicing.inspections
+    checked_on = today + timedelta(days=10)
+    await sleep_until(loans, checked_on)
+    result: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.report_inspection,
+        ReportInspection(
+            actor=actor("officer1"),
+            task_key=first.task_key,
+            findings=findings(purpose_kept=False, notes="贷款用于购买小汽车"),
+        ),
+    )
+    view = result.servicing
+    assert view is not None
+    # W-1 misuse → the head's task; K-5 → the whole balance due at once (提前收回), and
+    # the proceeds still in the account are collected against it.
+    # F-2 -15 takes the borrower from AA to A: a downgrade is a signal of its own (W-1).
+    assert [w.signal for w in view.warnings] == [
+        WarningSignal.MISUSE_OF_FUNDS,
+        WarningSignal.GRADE_DOWNGRADE,
+    ]
+    assert view.called_in_on == checked_on
+    assert view.next_due_date is None
+    # P-1: interest to the day it was called in, paid first from the proceeds (P-6); the
+    # proceeds then cover all but that much principal, which is overdue from today.
+    interest = (status.approved.amount * D("0.0720") * 10 / 360).quantize(D("0.01"))
+    assert view.repaid.interest == interest
+    assert view.arrears == interest and view.installments_overdue == 1
+    assert [e.kind for e in rows(loans, JournalEntry, loan_id=loan_id)] == [
+        "disbursement",
+        "repayment",
+    ]
+    closed = await pay(handle, interest)
+    assert closed.stage is Stage.CLOSED
+    assert view.score == 85 - 15  # F-2: purpose changed without consent
+
+
+async def test_w2_an_unanswered_signal_escalates_to_credit_management(loans: LoanHarness) -> None:
+    today = await loans.today()
+    handle, _ = await disbursed(loans, application(today))
+    raised: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.raise_warning,
+        RaiseWarning(
+            actor=actor("officer1"),
+            signal=WarningSignal.MOVED_OR_OUT_OF_CONTACT,
+            note="外出务工失联",
+        ),
+    )
+    assert raised.servicing is not None
+    [warning] = raised.servicing.warnings
+    calendar = WorkingCalendar(loans.policy.calendar)
+    assert warning.respond_by == calendar.add_working_days(today, 5)
+    assert warning.escalate_by == calendar.add_working_days(today, 10)
+    head_task = next(t for t in raised.open_tasks if t.kind == "warning")
+    assert (head_task.role, head_task.due_date) == ("branch_head", warning.respond_by)
+
+    await sleep_until(loans, warning.escalate_by + timedelta(days=1), hour=10)
+    escalated = await status_of(handle)
+    [task] = [t for t in escalated.open_tasks if t.kind.startswith("warning")]
+    assert (task.kind, task.role) == ("warning_escalated", "post_loan_manager")
+    # Now the head may no longer decide; credit management does.
+    decision = DecideWarning(
+        actor=actor("head1"),
+        task_key=task.task_key,
+        measure=WarningMeasure.ADD_GUARANTEE_OR_COLLATERAL,
+        note="追加保证人",
+    )
+    assert (await refusal(handle, LoanServicingWorkflow.decide_warning, decision))["rule"] == "W-2"
+    decided: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.decide_warning,
+        decision.model_copy(update={"actor": actor("manager1")}),
+    )
+    assert decided.servicing is not None
+    assert decided.servicing.warnings[0].measure is WarningMeasure.ADD_GUARANTEE_OR_COLLATERAL
+    assert not [t for t in decided.open_tasks if t.kind.startswith("warning")]
+
+
+async def test_f1_a_reviewer_may_classify_lower_never_higher(loans: LoanHarness) -> None:
+    today = await loans.today()
+    handle, _ = await disbursed(loans, application(today))
+    step = ClassifyLoan(
+        actor=actor("reviewer1"), loan_class=LoanClass.SUBSTANDARD, reason="经营亏损"
+    )
+    officer = await refusal(
+        handle,
+        LoanServicingWorkflow.classify_loan,
+        step.model_copy(update={"actor": actor("officer1")}),
+    )
+    assert (officer["rule"], officer["kind"]) == ("F-1", "forbidden")
+    lowered: LoanStatus = await handle.execute_update(LoanServicingWorkflow.classify_loan, step)
+    assert lowered.servicing is not None
+    assert lowered.servicing.loan_class is LoanClass.SUBSTANDARD
+    upward = await refusal(
+        handle,
+        LoanServicingWorkflow.classify_loan,
+        step.model_copy(update={"loan_class": LoanClass.SPECIAL_MENTION}),
+    )
+    assert (upward["rule"], upward["kind"]) == ("F-1", "invalid")
+    # F-2: 次级 by judgement lowers the score by 50 (the "over 90 days or 次级" event).
+    assert lowered.servicing.score == 85 - 50
+    # K-3: 次级 is checked every month: the first check stays, a routine one follows monthly.
+    assert any(t.kind == "inspection" for t in lowered.open_tasks)
+
+
+async def test_p3_interest_reminders_and_the_maturity_notice_ten_days_ahead(
+    loans: LoanHarness,
+) -> None:
+    """Interest monthly, 12 months: an interest reminder 5 days before each interest date,
+    the maturity notice (贷款到期通知书) 10 days before maturity (term ≤ 12 months)."""
+    today = await loans.today()
+    app = application(today, purpose="durable_goods")
+    handle, status = await disbursed(loans, app)
+    schedule = status.schedule
+    # The proceeds stay in the account; the interest is paid in at the counter up front.
+    await pay(handle, sum((line.interest for line in schedule), D("0")))
+    await sleep_until(loans, schedule[-1].due_date, hour=18)
+    assert (await status_of(handle)).stage is Stage.CLOSED
+    days = await sms_days(loans, status.loan_id)
+    assert days["interest_reminder"] == [line.due_date - timedelta(days=5) for line in schedule]
+    assert days["maturity_notice"] == [schedule[-1].due_date - timedelta(days=10)]
+
+
+async def test_lump_sum_maturity_notice_and_one_collection_action(loans: LoanHarness) -> None:
+    today = await loans.today()
+    app = application(today, purpose="durable_goods", repayment_method="lump_sum", term_months=6)
+    handle, status = await disbursed(loans, app)
+    spend_proceeds(loans, status, app.applicant.settlement_account)
+    [line] = status.schedule
+    await sleep_until(loans, line.due_date + timedelta(days=1))
+    days = await sms_days(loans, status.loan_id)
+    assert days["maturity_notice"] == [line.due_date - timedelta(days=10)]
+    assert days["interest_reminder"] == [line.due_date - timedelta(days=5)]
+    # D-1: lump sum, 1 day late: the first rung; the officer records the call.
+    view = (await status_of(handle)).servicing
+    assert view is not None
+    [rung] = view.collection
+    done: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.record_collection_action,
+        RecordCollectionAction(
+            actor=actor("officer1"),
+            task_key=rung.task_key,
+            actions=["电话提醒借款人", "告知保证人"],
+            outcome="借款人承诺三日内还款",
+        ),
+    )
+    assert done.servicing is not None
+    assert done.servicing.collection[0].done_by == "officer1"
+    again = await refusal(
+        handle,
+        LoanServicingWorkflow.record_collection_action,
+        RecordCollectionAction(
+            actor=actor("officer1"), task_key=rung.task_key, actions=["再次"], outcome="重复提交"
+        ),
+    )
+    assert again["rule"] == "D-1"
+    await pay(handle, done.servicing.arrears)
+    assert (await status_of(handle)).stage is Stage.CLOSED
+
+
+async def test_a_36_month_loan_keeps_every_run_short(loans: LoanHarness) -> None:
+    """Continue-as-new after every dated event: no run grows with the loan's length."""
+    today = await loans.today()
+    app = application(
+        today, purpose="durable_goods", repayment_method="equal_installment", term_months=36
+    )
+    handle, status = await disbursed(loans, app)
+    await pay(handle, sum((line.interest for line in status.schedule), D("0")))
+    await sleep_until(loans, status.schedule[-1].due_date, hour=18)
+    assert (await status_of(handle)).stage is Stage.CLOSED
+    sizes = [len(events) async for _, events in loan_runs(loans.client, status.loan_id)]
+    first, *later = sizes[1:]
+    assert len(later) >= 35  # one run per due date at least
+    assert first <= EVENTS_PER_RUN_BOUND + EVENTS_PER_STEP_BOUND, sizes  # with the payment
+    assert max(later) <= EVENTS_PER_RUN_BOUND, sizes
+    kinds = [events[-1].event_type async for _, events in loan_runs(loans.client, status.loan_id)]
+    assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(sizes) - 1
