@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from adapters.ledger import (
     CASH,
     CONTRACT_INTEREST,
+    FEE_INCOME,
     LOAN_LOSS_RESERVE,
     LOANS_RECEIVABLE,
     PENALTY_INTEREST,
@@ -63,6 +64,7 @@ class PostRepaymentInput(BaseModel):
     allocation: Allocation
     value_date: date
     memo: str = Field(default="贷款还款", max_length=200)
+    fee: Money = Field(Decimal("0"), ge=0)  # P-4: the prepayment fee, if the policy sets one
 
 
 class PostWriteOffInput(BaseModel):
@@ -153,8 +155,9 @@ class LedgerActivities:
         """Debit a repayment (扣款还款) allocated by rule P-6 from the settlement account (P-2).
 
         Dr 2011 the applied amount / Cr 1301 principal, Cr 6011.01 contract interest, Cr 6011.02
-        penalty and compound interest (罚息、复利); zero parts get no line. ``unapplied`` stays
-        in the settlement account. Refused, with nothing written, if the account is short.
+        penalty and compound interest (罚息、复利), Cr 6021 a prepayment fee (P-4); zero parts
+        get no line. ``unapplied`` stays in the settlement account. Refused, with nothing
+        written, if the account is short.
         """
         alloc = inp.allocation
         negative = [bucket for bucket in BUCKETS if getattr(alloc, bucket) < 0]
@@ -167,8 +170,10 @@ class LedgerActivities:
             (LOANS_RECEIVABLE, alloc.overdue_principal + alloc.current_principal),
             (CONTRACT_INTEREST, alloc.overdue_interest + alloc.current_interest),
             (PENALTY_INTEREST, alloc.penalty_interest),
+            (FEE_INCOME, inp.fee),
         ]
-        lines = [PostingLine(account=account, loan_id=inp.loan_id, debit=alloc.applied)]
+        debit = alloc.applied + inp.fee
+        lines = [PostingLine(account=account, loan_id=inp.loan_id, debit=debit)]
         lines += [
             PostingLine(account=code, loan_id=inp.loan_id, credit=amount)
             for code, amount in credits

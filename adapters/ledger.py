@@ -29,6 +29,7 @@ SETTLEMENT_DEPOSITS = "2011"  # 个人结算存款
 INTEREST_INCOME = "6011"  # 利息收入
 CONTRACT_INTEREST = "6011.01"  # 利息收入—合同利息 (current and overdue)
 PENALTY_INTEREST = "6011.02"  # 利息收入—罚息 and 复利
+FEE_INCOME = "6021"  # 手续费及佣金收入: a prepayment fee (P-4)
 # Off-balance memo accounts (表外登记): a written-off claim stays on record (账销案存, Z-1).
 WRITTEN_OFF_MEMO = "7001"  # 核销贷款登记
 WRITTEN_OFF_MEMO_CONTRA = "7002"  # 核销贷款登记对方科目

@@ -25,6 +25,7 @@ from domain.classification import (
 from domain.collection import days_past_due
 from domain.loan import Bucket, Installment, LoanClass, Money
 from domain.policy import Policy
+from domain.prepayment import PrepaymentQuote
 
 ZERO = Decimal("0.00")
 
@@ -209,6 +210,25 @@ def call_in(book: LoanBook, on: date, annual_rate: Decimal, policy: Policy) -> L
             "billed": len(book.schedule),
             "overdue": [*book.overdue, called],
             "called_in_on": on,
+        }
+    )
+
+
+def apply_prepayment(book: LoanBook, quote: PrepaymentQuote) -> LoanBook:
+    """P-4: a prepayment paid: interest to date and principal settled; the unsettled
+    installments replaced by the quote's schedule, recomputed by the rules (none if full)."""
+    if book.arrears.total > 0:
+        raise ValueError("arrears are settled before a prepayment (P-6)")
+    return book.model_copy(
+        update={
+            "schedule": [*book.schedule[: book.billed], *quote.new_schedule],
+            "principal_outstanding": book.principal_outstanding - quote.principal_prepaid,
+            "repaid": book.repaid.model_copy(
+                update={
+                    "principal": book.repaid.principal + quote.principal_prepaid,
+                    "interest": book.repaid.interest + quote.interest_to_date,
+                }
+            ),
         }
     )
 

@@ -171,6 +171,22 @@ class WarningRecord(_Message):
     decided_on: date | None = None
 
 
+class PrepaymentRecord(_Message):
+    """A P-4 prepayment: asked for, consented to (or not), and what it settled."""
+
+    task_key: str
+    amount: Money
+    requested_on: date
+    requested_by: str
+    consent: bool | None = None  # None: awaiting the head's consent
+    decided_by: str | None = None
+    done_on: date | None = None
+    outcome: str = ""
+    principal_prepaid: Money = Decimal("0")
+    interest: Money = Decimal("0")
+    fee: Money = Decimal("0")
+
+
 class ServicingView(_Message):
     """Post-loan management (贷后管理) as of now: where the loan stands and what it owes."""
 
@@ -197,6 +213,7 @@ class ServicingView(_Message):
     notices: list[NoticeRecord] = Field(default_factory=list)
     inspections: list[InspectionRecord] = Field(default_factory=list)
     warnings: list[WarningRecord] = Field(default_factory=list)
+    prepayments: list[PrepaymentRecord] = Field(default_factory=list)
 
 
 class LoanStatus(_Message):
@@ -260,6 +277,7 @@ class ServicingState(_Message):
     judgement_reason: str = ""  # F-1: why a reviewer put the loan lower
     blacklisted: bool = False  # D-5
     score: int | None = None  # the household's score after F-2 events (None: the rating's)
+    prepayments: list[PrepaymentRecord] = Field(default_factory=list)
 
 
 class ServiceLoan(_Message):
@@ -347,6 +365,21 @@ class MarkWilfulDefault(_Message):
 
     actor: Actor
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class RequestPrepayment(_Message):
+    """P-4: the borrower asks to prepay ``amount`` (partly or in full); the officer records it."""
+
+    actor: Actor
+    amount: Money = Field(gt=0)
+
+
+class DecidePrepayment(_Message):
+    """P-4: the cooperative's consent (or refusal), given by the branch head."""
+
+    actor: Actor
+    consent: bool
+    note: str = Field(min_length=1, max_length=2000)
 
 
 class BeginServicing(_Message):

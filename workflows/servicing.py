@@ -63,10 +63,12 @@ with workflow.unsafe.imports_passed_through():
         signals_from_findings,
     )
     from domain.loan import ENDED_STAGES, CreditGrade, Installment, Role, Stage
+    from domain.prepayment import PrepaymentQuote, prepay
     from domain.reminders import Reminder, reminders
     from domain.servicing import (
         accrue_to,
         apply_payment,
+        apply_prepayment,
         band_changes,
         call_in,
         dues,
@@ -75,17 +77,20 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         ClassifyLoan,
         CollectionStep,
+        DecidePrepayment,
         DecideWarning,
         InspectionRecord,
         LoanOutcome,
         LoanStatus,
         MarkWilfulDefault,
         NoticeRecord,
+        PrepaymentRecord,
         RaiseWarning,
         RecordCollectionAction,
         RecordNoticeReceipt,
         RecordPayment,
         ReportInspection,
+        RequestPrepayment,
         ServiceLoan,
         ServicingView,
         SubmitFinalEvaluation,
@@ -391,6 +396,64 @@ class LoanServicingWorkflow:
         workflow.logger.warning("loan %s called in: %s", self._loan_id, why)
         self._book = call_in(self._book, self._today(), self._rate(), self._policy)
         await self._collect_arrears("called-in")
+
+    def _quote(self, amount: Decimal, on: date) -> PrepaymentQuote:
+        """P-4, by the rules: raises ValueError when the amount cannot be a prepayment today."""
+        assert self._terms is not None
+        return prepay(
+            self._book.schedule,
+            self._book.billed,
+            on,
+            self._book.principal_outstanding,
+            amount,
+            self._rate(),
+            self._terms.repayment_method,
+            self._policy,
+        )
+
+    async def _prepay(self, record: PrepaymentRecord) -> None:
+        """P-4: collect the quote from the settlement account; the schedule is recomputed."""
+        today = self._today()
+        record.done_on = today
+        try:
+            quote = self._quote(record.amount, today)
+        except ValueError as reason:  # a due date passed while the head decided
+            record.outcome = f"not made: {reason}"
+            return
+        available: Decimal = await workflow.execute_activity_method(
+            LedgerActivities.settlement_balance,
+            SettlementBalanceInput(settlement_account=self._app.applicant.settlement_account),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        if available < quote.total_due:
+            record.outcome = f"not made: the account holds {available}, {quote.total_due} is due"
+            return
+        await workflow.execute_activity_method(
+            LedgerActivities.post_repayment,
+            PostRepaymentInput(
+                idempotency_key=self._key(record.task_key.rsplit(":", 1)[-1]),
+                loan_id=self._loan_id,
+                settlement_account=self._app.applicant.settlement_account,
+                allocation=Allocation(
+                    current_interest=quote.interest_to_date,
+                    current_principal=quote.principal_prepaid,
+                ),
+                fee=quote.fee,
+                value_date=today,
+                memo="提前还款",
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        self._book = apply_prepayment(self._book, quote)
+        self._state.reminders_sent = []
+        record.outcome = "full" if quote.full else "partial"
+        record.principal_prepaid, record.interest, record.fee = (
+            quote.principal_prepaid,
+            quote.interest_to_date,
+            quote.fee,
+        )
 
     # ------------------------------------------------------------------ standing and collection
 
@@ -847,6 +910,64 @@ class LoanServicingWorkflow:
             )
 
     @workflow.update
+    async def request_prepayment(self, inp: RequestPrepayment) -> LoanStatus:
+        """P-4: a prepayment asked for; made at once, or after the head's consent."""
+
+        async def apply() -> None:
+            record = PrepaymentRecord(
+                task_key=f"{self._loan_id}:prepayment-{len(self._state.prepayments) + 1}",
+                amount=inp.amount,
+                requested_on=self._today(),
+                requested_by=inp.actor.username,
+            )
+            self._state.prepayments.append(record)
+            if not self._policy.repayment.prepayment_needs_consent:
+                record.consent = True
+                await self._prepay(record)
+            await self._review_standing()
+
+        return await self._accept(apply)
+
+    @request_prepayment.validator
+    def _validate_request_prepayment(self, inp: RequestPrepayment) -> None:
+        self._check_repaying("request_prepayment", "P-4")
+        check_actor("P-4", "request_prepayment", inp.actor, Role.LOAN_OFFICER, self._branch())
+        problem = None
+        if self._book.arrears.total > 0:
+            problem = "the arrears are settled before any prepayment (P-6)"
+        elif any(p.done_on is None for p in self._state.prepayments):
+            problem = "a prepayment already awaits the head's consent"
+        else:
+            try:
+                self._quote(inp.amount, self._today())
+            except ValueError as reason:
+                problem = str(reason)
+        if problem:
+            raise refuse([refusal("P-4", problem, ViolationKind.CONFLICT, "amount")])
+
+    @workflow.update
+    async def decide_prepayment(self, inp: DecidePrepayment) -> LoanStatus:
+        """P-4: the cooperative's consent; with it the prepayment is collected at once."""
+
+        async def apply() -> None:
+            record = next(p for p in self._state.prepayments if p.done_on is None)
+            record.consent, record.decided_by = inp.consent, inp.actor.username
+            if inp.consent:
+                await self._prepay(record)
+            else:
+                record.done_on, record.outcome = self._today(), f"refused: {inp.note}"
+            await self._review_standing()
+
+        return await self._accept(apply)
+
+    @decide_prepayment.validator
+    def _validate_decide_prepayment(self, inp: DecidePrepayment) -> None:
+        self._check_repaying("decide_prepayment", "P-4")
+        check_actor("P-4", "decide_prepayment", inp.actor, Role.BRANCH_HEAD, self._branch())
+        if not any(p.done_on is None for p in self._state.prepayments):
+            raise refuse([refusal("P-4", "no prepayment awaits consent", ViolationKind.CONFLICT)])
+
+    @workflow.update
     async def submit_final_evaluation(self, inp: SubmitFinalEvaluation) -> LoanStatus:
         """P-7: the last note on a repaid loan (终结评价); the archive closes with it."""
 
@@ -943,6 +1064,7 @@ class LoanServicingWorkflow:
             notices=self._state.notices,
             inspections=self._state.inspections,
             warnings=self._state.warnings,
+            prepayments=self._state.prepayments,
         )
 
     def _open_tasks(self) -> list[TaskSpec]:
@@ -970,6 +1092,16 @@ class LoanServicingWorkflow:
             self._task(self._follow_up_key(n), "notice_follow_up", None)
             for n in self._state.notices
             if n.receipt_task_opened and n.receipt_on is None and not (n.follow_up or n.closed)
+        ]
+        tasks += [
+            TaskSpec(
+                task_key=p.task_key,
+                kind="consent_prepayment",
+                role=Role.BRANCH_HEAD,
+                branch_code=branch,
+            )
+            for p in self._state.prepayments
+            if p.done_on is None
         ]
         for w in self._state.warnings:
             if w.measure is None:

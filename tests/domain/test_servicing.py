@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 
 from domain.allocation import allocate
-from domain.loan import Bucket, Installment, LoanClass
+from domain.loan import Bucket, Installment, LoanClass, RepaymentMethod
+from domain.prepayment import prepay
 from domain.servicing import (
     accrue_to,
     apply_payment,
+    apply_prepayment,
     band_changes,
     bill_unpaid,
     call_in,
@@ -179,3 +181,58 @@ def test_k5_calling_in_accrues_what_was_already_overdue_first() -> None:
     assert (book.penalty_interest, book.compound_interest) == (D("3.00"), D("0.22"))
     assert book.accrued_through == called_on
     assert [o.principal for o in book.overdue] == [D("1000.00"), D("2000.00")]
+
+
+def test_p4_partial_then_full_prepayment_recomputes_the_schedule() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first = book.schedule[0]
+    book = apply_payment(book, allocate(first.payment, dues(book, first), ORDER), first)
+    as_of = first.due_date + timedelta(days=15)
+    # 1 000 brought in: 15 days of interest on 2 000 (2 000 × 0.072 × 15 / 360 = 6.00) first.
+    quote = prepay(
+        book.schedule,
+        book.billed,
+        as_of,
+        book.principal_outstanding,
+        D("1000.00"),
+        RATE,
+        RepaymentMethod.EQUAL_PRINCIPAL,
+        POLICY,
+    )
+    assert (quote.interest_to_date, quote.principal_prepaid) == (D("6.00"), D("994.00"))
+    book = apply_prepayment(book, quote)
+    assert book.principal_outstanding == D("1006.00")
+    assert [line.number for line in book.schedule] == [1, 2, 3]
+    assert sum((line.principal for line in book.schedule[1:]), D("0")) == D("1006.00")
+    # The rest, in full, on the next day: one day's interest on 1 006 (0.20) and done.
+    rest = prepay(
+        book.schedule,
+        book.billed,
+        as_of + timedelta(days=1),
+        book.principal_outstanding,
+        D("5000.00"),
+        RATE,
+        RepaymentMethod.EQUAL_PRINCIPAL,
+        POLICY,
+    )
+    assert rest.full and rest.total_due == D("1006.20")
+    book = apply_prepayment(book, rest)
+    assert book.settled
+    assert book.repaid.interest == D("72.00") + D("6.00") + D("0.20")
+
+
+def test_p4_no_prepayment_over_arrears() -> None:
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    book = bill_unpaid(book, book.schedule[0])
+    quote = prepay(
+        book.schedule,
+        1,
+        book.schedule[0].due_date + timedelta(days=1),
+        D("2000.00"),
+        D("500.00"),
+        RATE,
+        RepaymentMethod.EQUAL_PRINCIPAL,
+        POLICY,
+    )
+    with pytest.raises(ValueError, match="P-6"):
+        apply_prepayment(book, quote)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from temporalio.api.enums.v1 import EventType
 
+from adapters.ledger import LOANS_RECEIVABLE, SqlLedger
 from api.services.audit import loan_runs
 from domain.calendar import WorkingCalendar
 from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
@@ -20,11 +21,13 @@ from tests.workflows.steps import disbursed, refusal, rows, spend_proceeds
 from tests.workflows.test_servicing import pay, sleep_until, sms_days, status_of
 from workflows.messages import (
     ClassifyLoan,
+    DecidePrepayment,
     DecideWarning,
     LoanStatus,
     RaiseWarning,
     RecordCollectionAction,
     ReportInspection,
+    RequestPrepayment,
 )
 from workflows.servicing import LoanServicingWorkflow
 
@@ -298,3 +301,61 @@ async def test_a_36_month_loan_keeps_every_run_short(loans: LoanHarness) -> None
     assert max(later) <= EVENTS_PER_RUN_BOUND, sizes
     kinds = [events[-1].event_type async for _, events in loan_runs(loans.client, status.loan_id)]
     assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(sizes) - 1
+
+
+async def test_p4_partial_then_full_prepayment_with_the_heads_consent(loans: LoanHarness) -> None:
+    today = await loans.today()
+    app = application(today)
+    handle, status = await disbursed(loans, app)
+    spend_proceeds(loans, status, app.applicant.settlement_account)
+    first = status.schedule[0]
+    await pay(handle, D("10000.00"))  # the borrower brings the money to the counter
+
+    ask = RequestPrepayment(actor=actor("officer1"), amount=D("10000.00"))
+    by_teller = await refusal(
+        handle,
+        LoanServicingWorkflow.request_prepayment,
+        ask.model_copy(update={"actor": actor("teller1")}),
+    )
+    assert (by_teller["rule"], by_teller["kind"]) == ("P-4", "forbidden")
+    asked: LoanStatus = await handle.execute_update(LoanServicingWorkflow.request_prepayment, ask)
+    consent = next(t for t in asked.open_tasks if t.kind == "consent_prepayment")
+    assert consent.role == "branch_head"
+    twice = await refusal(handle, LoanServicingWorkflow.request_prepayment, ask)
+    assert twice["rule"] == "P-4" and "awaits" in twice["refusals"][0]["message"]
+
+    prepaid: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.decide_prepayment,
+        DecidePrepayment(actor=actor("head1"), consent=True, note="同意提前还款"),
+    )
+    view = prepaid.servicing
+    assert view is not None
+    [record] = view.prepayments
+    assert record.outcome == "partial" and record.fee == 0
+    # P-1: interest on 30 000 since payout, then principal with the rest (P-4).
+    days = (view.today - today).days
+    interest = (D("30000") * D("0.0720") * days / 360).quantize(D("0.01"))
+    assert (record.interest, record.principal_prepaid) == (interest, D("10000.00") - interest)
+    assert view.principal_outstanding == D("30000.00") - record.principal_prepaid
+    # The schedule is recomputed by the rules: same dates, interest on what is left.
+    assert [line.due_date for line in prepaid.schedule] == [
+        line.due_date for line in status.schedule
+    ]
+    assert prepaid.schedule[0].interest < first.interest
+    assert sum((line.principal for line in prepaid.schedule), D("0")) == view.principal_outstanding
+
+    # The rest in full, the next day, once the money is in the account: the loan closes.
+    await sleep_until(loans, view.today + timedelta(days=1))
+    owed = view.principal_outstanding + D("100.00")
+    await pay(handle, owed)
+    await handle.execute_update(
+        LoanServicingWorkflow.request_prepayment,
+        RequestPrepayment(actor=actor("officer1"), amount=owed),
+    )
+    closed: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.decide_prepayment,
+        DecidePrepayment(actor=actor("head1"), consent=True, note="结清"),
+    )
+    assert closed.stage is Stage.CLOSED
+    assert closed.servicing is not None and closed.servicing.prepayments[-1].outcome == "full"
+    assert SqlLedger(loans.sessions).balance(LOANS_RECEIVABLE, status.loan_id) == 0
