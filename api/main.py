@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.logging import install_pii_filter
-from api.routes import auth, health, ledger, loans, tasks
+from api.routes import auth, health, ledger, loans, servicing, tasks
 from api.temporal import TemporalConnection
 from domain.policy import load_policy
 from settings import Settings, get_settings
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth.router,
         health.router,
         loans.router,
+        servicing.router,
+        servicing.inspections_router,
         tasks.router,
         ledger.router,
     ]

@@ -53,6 +53,14 @@ class LoanSummary(BaseModel):
     disbursed_at: UtcDatetime | None
     maturity_date: date | None
     outcome_reasons: list[dict[str, Any]]
+    # Post-loan management (贷后管理): none of these until the loan is paid out.
+    loan_class: str | None = None  # F-1 five-level class
+    bucket: str | None = None  # D-4 days-past-due bucket
+    days_past_due: int = 0
+    principal_outstanding: Decimal | None = None
+    arrears: Decimal | None = None
+    next_due_date: date | None = None
+    closed_at: UtcDatetime | None = None
 
 
 class LoanDetail(BaseModel):
@@ -122,3 +130,41 @@ class AuditEvent(BaseModel):
     policy_version: str
     accepted: bool = True
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class VillageHousehold(BaseModel):
+    """A household of a K-2 village batch: its micro-credit loan's routine check."""
+
+    loan_id: str
+    household_id: str
+    borrower_name: str
+    task_key: str
+    due_on: date
+
+
+class VillageBatch(BaseModel):
+    """K-2: one village's routine checks, done in one visit; due when the earliest is."""
+
+    village: str
+    due_on: date
+    households: list[VillageHousehold]
+
+
+class StepResult(BaseModel):
+    """One loan's answer within a batch of steps: its state, or the refusal with its rule."""
+
+    loan_id: str
+    task_key: str
+    ok: bool
+    status_code: int
+    loan: LoanStatus | None = None  # the loan after the step, when accepted
+    message: str | None = None
+    rule: str | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class VillageReportsResult(BaseModel):
+    village: str
+    accepted: int
+    refused: int
+    results: list[StepResult]

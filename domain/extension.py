@@ -15,17 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.eligibility import allowed_methods, method_refusal
 from domain.errors import Refusal, ViolationKind
-from domain.loan import Installment, LoanClass, RepaymentMethod
+from domain.loan import CLASS_NAMES, Installment, LoanClass, RepaymentMethod
 from domain.policy import ExtensionPolicy, Policy
 from domain.schedule import add_months, build_schedule_on_dates
 
-CLASS_NAMES = {
-    LoanClass.NORMAL: "正常",
-    LoanClass.SPECIAL_MENTION: "关注",
-    LoanClass.SUBSTANDARD: "次级",
-    LoanClass.DOUBTFUL: "可疑",
-    LoanClass.LOSS: "损失",
-}
 EXTENDABLE_CLASSES = frozenset({LoanClass.NORMAL, LoanClass.SPECIAL_MENTION})
 
 

@@ -69,6 +69,15 @@ class LoanClass(StrEnum):
     LOSS = "loss"  # 损失
 
 
+CLASS_NAMES = {  # the Chinese names staff and notices use
+    LoanClass.NORMAL: "正常",
+    LoanClass.SPECIAL_MENTION: "关注",
+    LoanClass.SUBSTANDARD: "次级",
+    LoanClass.DOUBTFUL: "可疑",
+    LoanClass.LOSS: "损失",
+}
+
+
 class Bucket(StrEnum):
     """Days-past-due buckets of the register, D-4."""
 
@@ -229,6 +238,7 @@ class Stage(StrEnum):
     DISBURSED = "disbursed"  # paid out; loans from before servicing existed wait here
     REPAYING = "repaying"  # 还款中: post-loan management (贷后管理) runs the schedule
     CLOSED = "closed"  # 结清: everything repaid (P-7)
+    WRITTEN_OFF = "written_off"  # 核销: off the balance sheet, still recovered (Z-1)
     REFUSED = "refused"  # failed eligibility at intake
     REJECTED = "rejected"  # rejected by an approver (A-3)
     WITHDRAWN = "withdrawn"

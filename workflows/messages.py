@@ -187,6 +187,20 @@ class PrepaymentRecord(_Message):
     fee: Money = Decimal("0")
 
 
+class WriteOffRecord(_Message):
+    """Z-1 核销: proposed for a 损失 loan, approved at the credit-management tier."""
+
+    task_key: str
+    proposed_on: date
+    proposed_by: str
+    reason: str
+    approved: bool | None = None
+    decided_by: str | None = None
+    decided_on: date | None = None
+    principal: Money = Decimal("0")  # taken off the balance sheet
+    recovered: Money = Decimal("0")  # 核销后收回, principal and interest
+
+
 class ServicingView(_Message):
     """Post-loan management (贷后管理) as of now: where the loan stands and what it owes."""
 
@@ -214,6 +228,7 @@ class ServicingView(_Message):
     inspections: list[InspectionRecord] = Field(default_factory=list)
     warnings: list[WarningRecord] = Field(default_factory=list)
     prepayments: list[PrepaymentRecord] = Field(default_factory=list)
+    write_off: WriteOffRecord | None = None
 
 
 class LoanStatus(_Message):
@@ -278,6 +293,7 @@ class ServicingState(_Message):
     blacklisted: bool = False  # D-5
     score: int | None = None  # the household's score after F-2 events (None: the rating's)
     prepayments: list[PrepaymentRecord] = Field(default_factory=list)
+    write_off: WriteOffRecord | None = None
 
 
 class ServiceLoan(_Message):
@@ -379,6 +395,21 @@ class DecidePrepayment(_Message):
 
     actor: Actor
     consent: bool
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ProposeWriteOff(_Message):
+    """Z-1: the post-loan manager proposes writing off a 损失 loan."""
+
+    actor: Actor
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecideWriteOff(_Message):
+    """Z-1: the credit-management tier (the prefecture's approver) approves or refuses."""
+
+    actor: Actor
+    approve: bool
     note: str = Field(min_length=1, max_length=2000)
 
 

@@ -27,7 +27,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.ledger import (
         LedgerActivities,
         PostDepositInput,
+        PostRecoveryInput,
         PostRepaymentInput,
+        PostWriteOffInput,
         SettlementBalanceInput,
     )
     from activities.notifications import IssueNoticeInput, NotificationActivities, SendSmsInput
@@ -62,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
         signal_deadlines,
         signals_from_findings,
     )
-    from domain.loan import ENDED_STAGES, CreditGrade, Installment, Role, Stage
+    from domain.loan import CLASS_NAMES, CreditGrade, Installment, LoanClass, Role, Stage
     from domain.prepayment import PrepaymentQuote, prepay
     from domain.reminders import Reminder, reminders
     from domain.servicing import (
@@ -79,12 +81,14 @@ with workflow.unsafe.imports_passed_through():
         CollectionStep,
         DecidePrepayment,
         DecideWarning,
+        DecideWriteOff,
         InspectionRecord,
         LoanOutcome,
         LoanStatus,
         MarkWilfulDefault,
         NoticeRecord,
         PrepaymentRecord,
+        ProposeWriteOff,
         RaiseWarning,
         RecordCollectionAction,
         RecordNoticeReceipt,
@@ -95,6 +99,7 @@ with workflow.unsafe.imports_passed_through():
         ServicingView,
         SubmitFinalEvaluation,
         WarningRecord,
+        WriteOffRecord,
         workflow_id_for,
     )
     from workflows.projection import loan_projection, loan_search_attributes
@@ -104,6 +109,8 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # The day's servicing batch (reminders, debits, reclassification) runs at this hour, China time.
 BATCH_HOUR = time(9, 0)
+# Stages in which the loan is serviced: repaid, or written off and still recovered (Z-1).
+SERVICED = frozenset({Stage.REPAYING, Stage.WRITTEN_OFF})
 # A run also ends when Temporal suggests it, or after this many human steps.
 MAX_STEPS_PER_RUN = 10
 
@@ -125,7 +132,13 @@ class LoanServicingWorkflow:
         self._terms = inp.origination.approved
         self._book = inp.book
         self._state = inp.state.model_copy(deep=True)
-        self._stage = Stage.CLOSED if self._state.closed_on else Stage.REPAYING
+        self._stage = (
+            Stage.CLOSED
+            if self._state.closed_on
+            else Stage.WRITTEN_OFF
+            if self._written_off()
+            else Stage.REPAYING
+        )
         self._steps: list[tuple[int, Callable[[], Awaitable[None]]]] = []
         self._steps_accepted = 0
         self._steps_done: set[int] = set()
@@ -137,7 +150,7 @@ class LoanServicingWorkflow:
     async def run(self, inp: ServiceLoan) -> LoanOutcome:
         if inp.origination.stage is not Stage.REPAYING:
             await self._enter()
-        while self._stage is Stage.REPAYING:
+        while self._stage in SERVICED:
             at, event = self._next_event()
             if await self._wait_until(at):
                 ends_run = await self._on_event(event)
@@ -146,9 +159,9 @@ class LoanServicingWorkflow:
                 ends_run = self._steps_accepted >= MAX_STEPS_PER_RUN or (
                     workflow.info().is_continue_as_new_suggested()
                 )
-            if self._book.settled and self._stage is Stage.REPAYING:
+            if self._book.settled and self._stage in SERVICED:
                 await self._close()
-            if ends_run and self._stage is Stage.REPAYING:
+            if ends_run and self._stage in SERVICED:
                 await self._finish_steps()
                 workflow.continue_as_new(self._next_run())
 
@@ -198,7 +211,7 @@ class LoanServicingWorkflow:
     def _next_event(self) -> tuple[datetime | None, str]:
         """The next dated event; none when only a human step can move the loan on."""
         events: list[tuple[datetime, str]] = []
-        upcoming = self._book.next_installment
+        upcoming = None if self._written_off() else self._book.next_installment
         if upcoming is not None:
             events += [
                 (batch_time(r.send_on), f"reminder:{self._reminder_key(r)}")
@@ -207,10 +220,10 @@ class LoanServicingWorkflow:
             ]
             events.append((batch_time(upcoming.due_date), "due"))
         oldest = self._book.oldest_unpaid_due
-        marks = band_changes(self._book, self._today(), self._policy)
+        marks = [] if self._written_off() else band_changes(self._book, self._today(), self._policy)
         if oldest is not None and marks:
             events.append((batch_time(oldest + timedelta(days=marks[0])), "standing"))
-        routine = self._routine_check_due()
+        routine = None if self._written_off() else self._routine_check_due()
         if routine is not None:
             opens = routine - timedelta(days=self._policy.inspection.task_lead_days)
             events.append((batch_time(opens), f"inspection:{routine.isoformat()}"))
@@ -335,18 +348,7 @@ class LoanServicingWorkflow:
             return Allocation()
         allocation = allocate(amount, owed, self._policy.repayment.allocation_order)
         try:
-            await workflow.execute_activity_method(
-                LedgerActivities.post_repayment,
-                PostRepaymentInput(
-                    idempotency_key=self._key(step),
-                    loan_id=self._loan_id,
-                    settlement_account=self._app.applicant.settlement_account,
-                    allocation=allocation,
-                    value_date=value_date,
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-            )
+            await self._post_collection(allocation, step, value_date)
         except ActivityError as failed:
             # Funds left the account between reading and posting: nothing was posted, and
             # what is unpaid stays owed until the next payment or event collects it.
@@ -354,14 +356,53 @@ class LoanServicingWorkflow:
             return Allocation()
         return allocation
 
+    async def _post_collection(self, allocation: Allocation, step: str, value_date: date) -> None:
+        """One repayment posting; after a write-off the principal part is a recovery (Z-1)
+        against the loss reserve, the interest parts income as before."""
+        account = self._app.applicant.settlement_account
+        recovered = allocation.overdue_principal + allocation.current_principal
+        if self._written_off() and recovered > 0:
+            await workflow.execute_activity_method(
+                LedgerActivities.post_recovery,
+                PostRecoveryInput(
+                    idempotency_key=self._key(f"{step}/recovery"),
+                    loan_id=self._loan_id,
+                    settlement_account=account,
+                    amount=recovered,
+                    value_date=value_date,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            allocation = allocation.model_copy(
+                update={"overdue_principal": Decimal("0.00"), "current_principal": Decimal("0.00")}
+            )
+        if allocation.applied > 0:
+            await workflow.execute_activity_method(
+                LedgerActivities.post_repayment,
+                PostRepaymentInput(
+                    idempotency_key=self._key(step),
+                    loan_id=self._loan_id,
+                    settlement_account=account,
+                    allocation=allocation,
+                    value_date=value_date,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
+
     async def _collect_arrears(self, step: str) -> None:
-        """Whatever is overdue is collected at once from what the account holds (P-6)."""
+        """Whatever is overdue is collected at once from what the account holds (P-6).
+        A written-off loan no longer accrues penalty in the books (Z-1)."""
         if self._book.arrears.total <= 0:
             return
         today = self._today()
-        self._book = accrue_to(self._book, today, self._rate(), self._policy)
+        if not self._written_off():
+            self._book = accrue_to(self._book, today, self._rate(), self._policy)
         collected = await self._collect(dues(self._book), step, today)
         self._book = apply_payment(self._book, collected)
+        if self._state.write_off is not None and self._written_off():
+            self._state.write_off.recovered += collected.applied
 
     async def _take_payment(self, number: int, payment: RecordPayment) -> None:
         """The cash goes into the settlement account; arrears are collected from it at once,
@@ -455,6 +496,31 @@ class LoanServicingWorkflow:
             quote.fee,
         )
 
+    def _written_off(self) -> bool:
+        return self._state.write_off is not None and bool(self._state.write_off.approved)
+
+    async def _write_off(self, record: WriteOffRecord) -> None:
+        """Z-1 核销: the whole balance made due, its principal moved off the balance sheet
+        against the loss reserve; the claim stays on record and recoveries go on."""
+        today = self._today()
+        self._book = call_in(self._book, today, self._rate(), self._policy)
+        record.principal = self._book.arrears.overdue_principal
+        await workflow.execute_activity_method(
+            LedgerActivities.post_write_off,
+            PostWriteOffInput(
+                idempotency_key=self._key("write-off"),
+                loan_id=self._loan_id,
+                principal=record.principal,
+                value_date=today,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        self._stage = Stage.WRITTEN_OFF
+        for check in self._state.inspections:
+            if check.done_on is None:
+                check.done_on, check.done_by = today, "written off"
+
     # ------------------------------------------------------------------ standing and collection
 
     async def _review_standing(self) -> None:
@@ -466,6 +532,9 @@ class LoanServicingWorkflow:
             await self._arrears_begin(today)
         elif self._book.arrears.total == 0 and self._state.overdue_since is not None:
             self._arrears_end(today)
+        if self._written_off():
+            await self._project()
+            return
         if self._state.overdue_since is not None:
             await self._climb_ladder(view.days_past_due, today)
         for event in score_events_for_dpd(
@@ -722,7 +791,7 @@ class LoanServicingWorkflow:
 
     @record_payment.validator
     def _validate_record_payment(self, inp: RecordPayment) -> None:
-        self._check_repaying("record_payment", "P-2")
+        self._check_repaying("record_payment", "P-2", written_off_too=True)
         check_actor("P-2", "record_payment", inp.actor, Role.TELLER, self._branch())
 
     @workflow.update
@@ -762,6 +831,7 @@ class LoanServicingWorkflow:
 
     @record_notice_receipt.validator
     def _validate_record_notice_receipt(self, inp: RecordNoticeReceipt) -> None:
+        self._check_repaying("record_notice_receipt", "D-3", written_off_too=True)
         check_actor("D-3", "record_notice_receipt", inp.actor, Role.LOAN_OFFICER, self._branch())
         notice = next((n for n in self._state.notices if n.notice_key == inp.notice_key), None)
         if notice is None or notice.receipt_on is not None:
@@ -868,7 +938,8 @@ class LoanServicingWorkflow:
     def _validate_classify_loan(self, inp: ClassifyLoan) -> None:
         self._check_repaying("classify_loan", "F-1")
         check_actor("F-1", "classify_loan", inp.actor, Role.REVIEWER, self._branch())
-        refusals = check_judgement(inp.loan_class, self._view().loan_class, inp.reason)
+        floor = standing_on(self._book, self._today(), None, self._state.extended, self._policy)
+        refusals = check_judgement(inp.loan_class, floor.loan_class, inp.reason)
         if refusals:
             raise refuse(refusals)
 
@@ -968,6 +1039,67 @@ class LoanServicingWorkflow:
             raise refuse([refusal("P-4", "no prepayment awaits consent", ViolationKind.CONFLICT)])
 
     @workflow.update
+    async def propose_write_off(self, inp: ProposeWriteOff) -> LoanStatus:
+        """Z-1: a 损失 loan proposed for write-off; the credit-management tier decides."""
+
+        async def apply() -> None:
+            self._state.write_off = WriteOffRecord(
+                task_key=f"{self._loan_id}:write-off",
+                proposed_on=self._today(),
+                proposed_by=inp.actor.username,
+                reason=inp.reason,
+            )
+            await self._project()
+
+        return await self._accept(apply)
+
+    @propose_write_off.validator
+    def _validate_propose_write_off(self, inp: ProposeWriteOff) -> None:
+        self._check_repaying("propose_write_off", "Z-1")
+        check_actor("Z-1", "propose_write_off", inp.actor, Role.POST_LOAN_MANAGER, self._branch())
+        loan_class = self._view().loan_class
+        pending = self._state.write_off is not None and self._state.write_off.approved is None
+        if loan_class is not LoanClass.LOSS or pending:
+            raise refuse(
+                [
+                    refusal(
+                        "Z-1",
+                        "a write-off is already proposed"
+                        if pending
+                        else f"only a 损失 (loss) loan may be written off; this one is "
+                        f"{CLASS_NAMES[loan_class]} ({loan_class.value})",
+                        ViolationKind.CONFLICT,
+                    )
+                ]
+            )
+
+    @workflow.update
+    async def decide_write_off(self, inp: DecideWriteOff) -> LoanStatus:
+        """Z-1: approved, the loan leaves the balance sheet (账销案存); refused, it stays."""
+
+        async def apply() -> None:
+            record = self._state.write_off
+            assert record is not None
+            record.approved, record.decided_by = inp.approve, inp.actor.username
+            record.decided_on = self._today()
+            if inp.approve:
+                await self._write_off(record)
+            else:
+                self._state.write_off = None
+                workflow.logger.info("loan %s: write-off refused: %s", self._loan_id, inp.note)
+            await self._project()
+
+        return await self._accept(apply)
+
+    @decide_write_off.validator
+    def _validate_decide_write_off(self, inp: DecideWriteOff) -> None:
+        self._check_repaying("decide_write_off", "Z-1")
+        record = self._state.write_off
+        if record is None or record.approved is not None:
+            raise refuse([refusal("Z-1", "no write-off awaits a decision", ViolationKind.CONFLICT)])
+        check_actor("Z-1", "decide_write_off", inp.actor, Role.APPROVER, self._prefecture_branch())
+
+    @workflow.update
     async def submit_final_evaluation(self, inp: SubmitFinalEvaluation) -> LoanStatus:
         """P-7: the last note on a repaid loan (终结评价); the archive closes with it."""
 
@@ -993,8 +1125,9 @@ class LoanServicingWorkflow:
             )
         check_actor("P-7", "submit_final_evaluation", inp.actor, Role.LOAN_OFFICER, self._branch())
 
-    def _check_repaying(self, step: str, rule: str) -> None:
-        if self._stage in ENDED_STAGES:
+    def _check_repaying(self, step: str, rule: str, *, written_off_too: bool = False) -> None:
+        allowed = SERVICED if written_off_too else {Stage.REPAYING}
+        if self._stage not in allowed:
             raise refuse(
                 [
                     refusal(
@@ -1065,6 +1198,7 @@ class LoanServicingWorkflow:
             inspections=self._state.inspections,
             warnings=self._state.warnings,
             prepayments=self._state.prepayments,
+            write_off=self._state.write_off,
         )
 
     def _open_tasks(self) -> list[TaskSpec]:
@@ -1103,6 +1237,18 @@ class LoanServicingWorkflow:
             for p in self._state.prepayments
             if p.done_on is None
         ]
+        write_off = self._state.write_off
+        if write_off is not None and write_off.approved is None:
+            tasks.append(
+                TaskSpec(
+                    task_key=write_off.task_key,
+                    kind="approve_write_off",
+                    role=Role.APPROVER,
+                    branch_code=self._prefecture_branch(),
+                )
+            )
+        if self._written_off():
+            return [t for t in tasks if t.kind == "notice_follow_up"]
         for w in self._state.warnings:
             if w.measure is None:
                 escalated = w.escalated
@@ -1191,6 +1337,10 @@ class LoanServicingWorkflow:
 
     def _branch(self) -> str:
         return self._inp.origination.branch_code
+
+    def _prefecture_branch(self) -> str:
+        """The credit-management tier above the branch (二级分行), as at origination (A-2)."""
+        return self._inp.origination.prefecture_code or self._branch()
 
     def _disbursed_on(self) -> date:
         disbursed_at = self._inp.origination.disbursed_at

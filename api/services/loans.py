@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -44,6 +45,8 @@ from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
 
+# The stages of post-loan management (LoanServicingWorkflow), which takes the post-loan steps.
+SERVICING_STAGES = frozenset({Stage.REPAYING, Stage.CLOSED})
 # Who may see every branch's loans; everyone else sees their branch (or their prefecture's).
 ALL_BRANCHES_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 
@@ -250,7 +253,18 @@ def summary(record: LoanRecord) -> LoanSummary:
         disbursed_at=record.disbursed_at,
         maturity_date=record.maturity_date,
         outcome_reasons=mask_pii_deep(record.outcome_reasons),
+        loan_class=record.loan_class,
+        bucket=record.bucket,
+        days_past_due=record.days_past_due,
+        principal_outstanding=_money(record.principal_outstanding_fen),
+        arrears=_money(record.arrears_fen),
+        next_due_date=record.next_due_date,
+        closed_at=record.closed_at,
     )
+
+
+def _money(fen: int | None) -> Decimal | None:
+    return from_fen(fen) if fen is not None else None
 
 
 async def loan_detail(session: Session, client: Client, actor: Actor, loan_id: str) -> LoanDetail:
@@ -299,8 +313,16 @@ async def perform_step(
     update: Any,
     step_input: Any,
     idempotency_key: str | None = None,
+    *,
+    servicing: bool = False,
+    allow_closed: bool = False,
 ) -> LoanStatus:
-    """Sends one human step to the loan's workflow; its validator decides, nothing else."""
+    """Sends one human step to the loan's workflow; its validator decides, nothing else.
+
+    A loan that has ended takes no step; a closed (repaid) one only its final evaluation
+    (P-7), which passes ``allow_closed``. A post-loan step (``servicing``) waits until the
+    loan is paid out and its workflow has become post-loan management.
+    """
     record, status = await _find(session, client, actor, loan_id, ask_workflow=False)
     handle = _handle(client, loan_id)
     update_id = _update_id(actor, update, idempotency_key)
@@ -316,6 +338,14 @@ async def perform_step(
     if stage in TERMINAL_STAGES:
         rule = "C-1" if stage is Stage.LAPSED else "A-3"
         raise violation(rule, f"loan {loan_id} has ended in stage '{stage.value}'")
+    if stage is Stage.CLOSED and not allow_closed:
+        raise violation("P-7", f"loan {loan_id} is repaid and closed; it takes no more steps")
+    if servicing and stage not in SERVICING_STAGES:
+        raise ApiError(
+            409,
+            f"loan {loan_id} is in stage '{stage.value}'; post-loan steps begin once it is "
+            f"paid out and repaying",
+        )
     await run_in_threadpool(_check_claim, session, actor, loan_id)
     try:
         result: LoanStatus = await handle.execute_update(update, step_input, id=update_id)

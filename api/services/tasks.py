@@ -23,6 +23,15 @@ STEP_ENDPOINTS = {
     "confirm_as_branch_head": "branch-confirmation",
     "approve": "decision",
     "sign_contract": "contract",
+    "inspection": "inspections",
+    "village_inspection": "inspections",
+    "collect": "collection-actions",
+    "notice_follow_up": "collection-actions",
+    "warning": "warning-decisions",
+    "warning_escalated": "warning-decisions",
+    "consent_prepayment": "prepayment-decision",
+    "approve_write_off": "write-off-decision",
+    "final_evaluation": "final-evaluation",
 }
 
 

@@ -195,14 +195,20 @@ class LoanApi:
             status = await self.step(officer, loan_id, "investigations", body)
         return status
 
-    async def to_approval(self, loan_id: str) -> dict[str, Any]:
+    async def to_approval(self, loan_id: str, amount: str = "30000") -> dict[str, Any]:
         """A county-tier loan through both investigations and the review."""
-        await self.investigate(loan_id)
+        await self.investigate(loan_id, amount=amount)
         return await self.step("reviewer1", loan_id, "review", review_body())
 
-    async def to_signing(self, loan_id: str) -> dict[str, Any]:
-        await self.to_approval(loan_id)
-        return await self.step("approver1", loan_id, "decision", approval_body())
+    async def to_signing(self, loan_id: str, amount: str = "30000") -> dict[str, Any]:
+        await self.to_approval(loan_id, amount)
+        return await self.step("approver1", loan_id, "decision", approval_body(amount))
+
+    async def to_repaying(self, loan_id: str, amount: str = "30000") -> dict[str, Any]:
+        """Approved for ``amount``, signed today and paid out: post-loan management runs."""
+        await self.to_signing(loan_id, amount)
+        await self.step("officer1", loan_id, "contract", signing_body(china_today()))
+        return await self.wait_for_stage(loan_id, "repaying")
 
 
 def review_body(comment: str = "材料齐全，同意上报") -> dict[str, Any]:

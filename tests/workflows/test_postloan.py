@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from temporalio.api.enums.v1 import EventType
 
-from adapters.ledger import LOANS_RECEIVABLE, SqlLedger
+from adapters.ledger import LOAN_LOSS_RESERVE, LOANS_RECEIVABLE, WRITTEN_OFF_MEMO, SqlLedger
 from api.services.audit import loan_runs
 from domain.calendar import WorkingCalendar
 from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
@@ -23,7 +23,9 @@ from workflows.messages import (
     ClassifyLoan,
     DecidePrepayment,
     DecideWarning,
+    DecideWriteOff,
     LoanStatus,
+    ProposeWriteOff,
     RaiseWarning,
     RecordCollectionAction,
     ReportInspection,
@@ -204,29 +206,36 @@ async def test_w2_an_unanswered_signal_escalates_to_credit_management(loans: Loa
 
 async def test_f1_a_reviewer_may_classify_lower_never_higher(loans: LoanHarness) -> None:
     today = await loans.today()
-    handle, _ = await disbursed(loans, application(today))
+    app = application(today)
+    handle, status = await disbursed(loans, app)
+    spend_proceeds(loans, status, app.applicant.settlement_account)
     step = ClassifyLoan(
         actor=actor("reviewer1"), loan_class=LoanClass.SUBSTANDARD, reason="经营亏损"
     )
-    officer = await refusal(
-        handle,
-        LoanServicingWorkflow.classify_loan,
-        step.model_copy(update={"actor": actor("officer1")}),
-    )
+    by_officer = step.model_copy(update={"actor": actor("officer1")})
+    officer = await refusal(handle, LoanServicingWorkflow.classify_loan, by_officer)
     assert (officer["rule"], officer["kind"]) == ("F-1", "forbidden")
     lowered: LoanStatus = await handle.execute_update(LoanServicingWorkflow.classify_loan, step)
     assert lowered.servicing is not None
     assert lowered.servicing.loan_class is LoanClass.SUBSTANDARD
-    upward = await refusal(
-        handle,
-        LoanServicingWorkflow.classify_loan,
-        step.model_copy(update={"loan_class": LoanClass.SPECIAL_MENTION}),
-    )
-    assert (upward["rule"], upward["kind"]) == ("F-1", "invalid")
     # F-2: 次级 by judgement lowers the score by 50 (the "over 90 days or 次级" event).
     assert lowered.servicing.score == 85 - 50
-    # K-3: 次级 is checked every month: the first check stays, a routine one follows monthly.
+    # K-3: 次级 is checked every month.
     assert any(t.kind == "inspection" for t in lowered.open_tasks)
+
+    # 91 days past due: the floor itself is 次级 and a better class is refused.
+    await sleep_until(loans, status.schedule[0].due_date + timedelta(days=91))
+    upward = step.model_copy(update={"loan_class": LoanClass.SPECIAL_MENTION})
+    refused = await refusal(handle, LoanServicingWorkflow.classify_loan, upward)
+    assert (refused["rule"], refused["kind"]) == ("F-1", "invalid")
+    doubtful: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.classify_loan,
+        step.model_copy(update={"loan_class": LoanClass.DOUBTFUL}),
+    )
+    assert doubtful.servicing is not None
+    assert doubtful.servicing.loan_class is LoanClass.DOUBTFUL
+    # F-2 once each: -50 (次级), -15 (30 days), -60 (可疑): never below 0.
+    assert doubtful.servicing.score == 0
 
 
 async def test_p3_interest_reminders_and_the_maturity_notice_ten_days_ahead(
@@ -359,3 +368,60 @@ async def test_p4_partial_then_full_prepayment_with_the_heads_consent(loans: Loa
     assert closed.stage is Stage.CLOSED
     assert closed.servicing is not None and closed.servicing.prepayments[-1].outcome == "full"
     assert SqlLedger(loans.sessions).balance(LOANS_RECEIVABLE, status.loan_id) == 0
+
+
+async def test_z1_a_loss_loan_written_off_and_later_recoveries_still_post(
+    loans: LoanHarness,
+) -> None:
+    today = await loans.today()
+    app = application(today)
+    handle, status = await disbursed(loans, app)
+    loan_id = status.loan_id
+    spend_proceeds(loans, status, app.applicant.settlement_account)
+    proposal = ProposeWriteOff(actor=actor("manager1"), reason="借款人死亡，无财产可供执行")
+    not_loss = await refusal(handle, LoanServicingWorkflow.propose_write_off, proposal)
+    assert not_loss["rule"] == "Z-1" and "正常" in not_loss["refusals"][0]["message"]
+
+    # F-1: a reviewer's judgement puts it at 损失; then it may be proposed (Z-1).
+    await sleep_until(loans, today + timedelta(days=20))
+    await handle.execute_update(
+        LoanServicingWorkflow.classify_loan,
+        ClassifyLoan(actor=actor("reviewer1"), loan_class=LoanClass.LOSS, reason="借款人死亡"),
+    )
+    proposed: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.propose_write_off, proposal
+    )
+    task = next(t for t in proposed.open_tasks if t.kind == "approve_write_off")
+    assert (task.role, task.branch_code) == ("approver", "PF01")  # the credit-management tier
+    decision = DecideWriteOff(actor=actor("approver1"), approve=True, note="同意核销")
+    county = await refusal(handle, LoanServicingWorkflow.decide_write_off, decision)
+    assert (county["rule"], county["kind"]) == ("Z-1", "forbidden")
+    written: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.decide_write_off,
+        decision.model_copy(update={"actor": actor("pref_approver")}),
+    )
+    assert written.stage is Stage.WRITTEN_OFF
+    assert written.servicing is not None and written.servicing.write_off is not None
+    assert written.servicing.write_off.principal == D("30000.00")
+    ledger = SqlLedger(loans.sessions)
+    assert ledger.balance(LOANS_RECEIVABLE, loan_id) == 0  # off the balance sheet
+    assert ledger.balance(WRITTEN_OFF_MEMO, loan_id) == D("30000.00")  # 账销案存
+
+    # A recovery: interest first (P-6), the principal part against the loss reserve.
+    recovered = await pay(handle, D("5000.00"))
+    assert recovered.stage is Stage.WRITTEN_OFF
+    assert recovered.servicing is not None and recovered.servicing.write_off is not None
+    assert recovered.servicing.write_off.recovered == D("5000.00")
+    interest = recovered.servicing.repaid.interest
+    assert interest == D("120.00")  # P-1: 30 000 × 0.072 × 20 / 360, made due at write-off
+    assert ledger.balance(WRITTEN_OFF_MEMO, loan_id) == D("30000.00") - (D("5000.00") - interest)
+    # The reserve used by the write-off (debit) is replenished by what comes back.
+    assert ledger.balance(LOAN_LOSS_RESERVE, loan_id) == D("30000.00") - (D("5000.00") - interest)
+    # The written-off loan takes no more checks or prepayments; the limitation period
+    # is still protected by re-notices (D-3).
+    refused = await refusal(
+        handle,
+        LoanServicingWorkflow.request_prepayment,
+        RequestPrepayment(actor=actor("officer1"), amount=D("100.00")),
+    )
+    assert refused["rule"] == "P-4"
