@@ -122,6 +122,53 @@ def check_separation(
     return out
 
 
+def check_authority(actor: Actor, amount: Decimal, tier: Tier) -> list[Refusal]:
+    """Rule A-2 (and X-4 for an extension): the approver's personal limit covers ``amount``
+    (the amount applied for: approving less must not route a loan around the approver it
+    needs) and their tier is the loan's."""
+    out: list[Refusal] = []
+    if actor.approval_limit is None:
+        out.append(
+            Refusal(
+                rule="A-2",
+                message=f"{actor.name} ({actor.username}) has no approval limit",
+                kind=_FORBIDDEN,
+            )
+        )
+    elif amount > actor.approval_limit:
+        out.append(
+            Refusal(
+                rule="A-2",
+                message=f"a loan of {yuan(amount)} exceeds {actor.name}'s "
+                f"approval limit {yuan(actor.approval_limit)}",
+                kind=_FORBIDDEN,
+            )
+        )
+    if actor.tier is None or not tier_at_least(actor.tier, tier):
+        held = "no tier" if actor.tier is None else f"{actor.tier} tier"
+        out.append(
+            Refusal(
+                rule="A-2",
+                message=f"this loan needs {tier}-tier approval; {actor.name} holds {held}",
+                kind=_FORBIDDEN,
+            )
+        )
+    return out
+
+
+def decision_actor(stage: Stage, tier: Tier, branch: str, prefecture: str) -> tuple[Role, str]:
+    """Rule A-2: who acts at each step of the decision route, and at which branch."""
+    if stage is Stage.REVIEW:
+        return Role.REVIEWER, branch
+    if stage is Stage.BRANCH_CONFIRMATION:
+        return Role.BRANCH_HEAD, branch
+    if stage is Stage.PREFECTURE_REVIEW:
+        return Role.REVIEWER, prefecture
+    if stage is Stage.APPROVAL:
+        return Role.APPROVER, branch if tier is Tier.COUNTY else prefecture
+    raise ValueError(f"{stage} is not a step of the decision route")
+
+
 def check_decision(
     decision: Decision, actor: Actor, app: LoanApplication, tier: Tier, policy: Policy
 ) -> list[Refusal]:
@@ -136,37 +183,8 @@ def check_decision(
     assert decision.term_months is not None
     assert decision.annual_rate is not None
     amount, term, rate = decision.amount, decision.term_months, decision.annual_rate
-    out: list[Refusal] = []
-
-    # A-2: personal limit and tier.
-    if actor.approval_limit is None:
-        out.append(
-            Refusal(
-                rule="A-2",
-                message=f"{actor.name} ({actor.username}) has no approval limit",
-                kind=_FORBIDDEN,
-            )
-        )
-    elif max(amount, app.amount) > actor.approval_limit:
-        # Authority is measured on the amount applied for: approving less must not route
-        # a loan around the approver it needs.
-        out.append(
-            Refusal(
-                rule="A-2",
-                message=f"a loan of {yuan(max(amount, app.amount))} exceeds {actor.name}'s "
-                f"approval limit {yuan(actor.approval_limit)}",
-                kind=_FORBIDDEN,
-            )
-        )
-    if actor.tier is None or not tier_at_least(actor.tier, tier):
-        held = "no tier" if actor.tier is None else f"{actor.tier} tier"
-        out.append(
-            Refusal(
-                rule="A-2",
-                message=f"this loan needs {tier}-tier approval; {actor.name} holds {held}",
-                kind=_FORBIDDEN,
-            )
-        )
+    # A-2: measured on the amount applied for, so approving less never bypasses an approver.
+    out = check_authority(actor, max(amount, app.amount), tier)
 
     # A-3: an approval may lower the amount or term, never raise them.
     if amount > app.amount:

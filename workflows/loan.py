@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         check_decision,
         check_separation,
         check_signing,
+        decision_actor,
         decision_deadline,
         decision_stages,
         signing_deadline,
@@ -65,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.notices import borrower_reasons, task_labels
     from domain.schedule import build_schedule, maturity_date
     from domain.servicing import open_book
+    from workflows.decisions import STEP_TASKS, decision_task
     from workflows.messages import (
         ApplyForLoan,
         BeginServicing,
@@ -464,9 +466,8 @@ class LoanWorkflow:
     @review_loan.validator
     def _validate_review_loan(self, inp: SubmitReview) -> None:
         self._check_step("review_loan", {Stage.REVIEW, Stage.PREFECTURE_REVIEW})
-        branch = self._inp.branch_code if self._stage is Stage.REVIEW else self._prefecture_branch()
         self._check_separation(inp.actor)
-        self._check_actor("review_loan", inp.actor, Role.REVIEWER, branch)
+        self._check_actor("review_loan", inp.actor, *self._decision_actor())
 
     @workflow.update
     async def confirm_as_branch_head(self, inp: ConfirmAsBranchHead) -> LoanStatus:
@@ -481,9 +482,7 @@ class LoanWorkflow:
     def _validate_confirm_as_branch_head(self, inp: ConfirmAsBranchHead) -> None:
         self._check_step("confirm_as_branch_head", {Stage.BRANCH_CONFIRMATION})
         self._check_separation(inp.actor)
-        self._check_actor(
-            "confirm_as_branch_head", inp.actor, Role.BRANCH_HEAD, self._inp.branch_code
-        )
+        self._check_actor("confirm_as_branch_head", inp.actor, *self._decision_actor())
 
     @workflow.update
     async def decide_loan(self, inp: DecideLoan) -> LoanStatus:
@@ -527,9 +526,8 @@ class LoanWorkflow:
     @decide_loan.validator
     def _validate_decide_loan(self, inp: DecideLoan) -> None:
         self._check_step("decide_loan", {Stage.APPROVAL})
-        branch = self._inp.branch_code if self._tier is Tier.COUNTY else self._prefecture_branch()
         self._check_separation(inp.actor)
-        self._check_actor("decide_loan", inp.actor, Role.APPROVER, branch)
+        self._check_actor("decide_loan", inp.actor, *self._decision_actor())
         refusals = check_decision(inp.decision, inp.actor, self._app, self._tier, self._policy)
         if refusals:
             raise refuse(refusals)
@@ -674,6 +672,11 @@ class LoanWorkflow:
     def _prefecture_branch(self) -> str:
         return self._inp.prefecture_code or ""
 
+    def _decision_actor(self) -> tuple[Role, str]:
+        return decision_actor(
+            self._stage, self._tier, self._inp.branch_code, self._prefecture_branch()
+        )
+
     def _missing_materials(self) -> list[Material]:
         return missing_materials(self._app.model_copy(update={"materials": self._materials}))
 
@@ -745,50 +748,20 @@ class LoanWorkflow:
                 )
                 for key in self._free_investigation_slots()
             ]
-        if stage is Stage.REVIEW:
+        if stage in STEP_TASKS:
+            approving = stage is Stage.APPROVAL
             return [
-                TaskSpec(
-                    task_key=f"{prefix}:review",
-                    kind="review",
-                    role=Role.REVIEWER,
-                    branch_code=branch,
-                    due_date=due,
-                    excluded_usernames=checkers,
-                )
-            ]
-        if stage is Stage.BRANCH_CONFIRMATION:
-            return [
-                TaskSpec(
-                    task_key=f"{prefix}:confirm",
-                    kind="confirm_as_branch_head",
-                    role=Role.BRANCH_HEAD,
-                    branch_code=branch,
-                    due_date=due,
-                    excluded_usernames=checkers,
-                )
-            ]
-        if stage is Stage.PREFECTURE_REVIEW:
-            return [
-                TaskSpec(
-                    task_key=f"{prefix}:prefecture-review",
-                    kind="prefecture_review",
-                    role=Role.REVIEWER,
-                    branch_code=self._prefecture_branch(),
-                    due_date=due,
-                    excluded_usernames=checkers,
-                )
-            ]
-        if stage is Stage.APPROVAL:
-            approver_branch = branch if self._tier is Tier.COUNTY else self._prefecture_branch()
-            return [
-                TaskSpec(
-                    task_key=f"{prefix}:approve",
-                    kind="approve",
-                    role=Role.APPROVER,
-                    branch_code=approver_branch,
-                    due_date=due,
-                    min_approval_limit=self._app.amount,
-                    excluded_usernames=sorted(self._investigators | self._reviewers),
+                decision_task(
+                    stage,
+                    prefix,
+                    self._tier,
+                    branch,
+                    self._prefecture_branch(),
+                    due=due,
+                    amount=self._app.amount,
+                    excluded=sorted(self._investigators | self._reviewers)
+                    if approving
+                    else checkers,
                 )
             ]
         if stage is Stage.SIGNING:

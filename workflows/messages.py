@@ -16,6 +16,7 @@ from activities.register import TaskSpec
 from domain.classification import ScoreEvent
 from domain.collection import Rung
 from domain.errors import Refusal
+from domain.extension import ExtensionRequest
 from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
 from domain.loan import (
     Actor,
@@ -30,6 +31,7 @@ from domain.loan import (
     LoanClass,
     Material,
     Money,
+    RepaymentMethod,
     Review,
     Role,
     Stage,
@@ -201,6 +203,26 @@ class WriteOffRecord(_Message):
     recovered: Money = Decimal("0")  # 核销后收回, principal and interest
 
 
+class ExtensionRecord(_Message):
+    """An extension (展期, X-1..X-7): requested, decided on the original's route, signed."""
+
+    key_prefix: str
+    requested_on: date
+    requested_by: str
+    request: ExtensionRequest
+    route: list[Stage]  # X-4: the original loan's decision route
+    at: Stage | None  # the step waiting; None once decided
+    reviewers: list[str] = Field(default_factory=list)
+    steps: list[StepRecord] = Field(default_factory=list)
+    outcome: Literal["pending", "approved", "signed", "refused", "lapsed"] = "pending"
+    months: int | None = None  # as approved
+    annual_rate: Decimal | None = None
+    repayment_method: RepaymentMethod | None = None
+    new_maturity: date | None = None
+    signed_on: date | None = None
+    agreement_number: str | None = None
+
+
 class ServicingView(_Message):
     """Post-loan management (贷后管理) as of now: where the loan stands and what it owes."""
 
@@ -229,6 +251,7 @@ class ServicingView(_Message):
     warnings: list[WarningRecord] = Field(default_factory=list)
     prepayments: list[PrepaymentRecord] = Field(default_factory=list)
     write_off: WriteOffRecord | None = None
+    extensions: list[ExtensionRecord] = Field(default_factory=list)
 
 
 class LoanStatus(_Message):
@@ -294,6 +317,7 @@ class ServicingState(_Message):
     score: int | None = None  # the household's score after F-2 events (None: the rating's)
     prepayments: list[PrepaymentRecord] = Field(default_factory=list)
     write_off: WriteOffRecord | None = None
+    extensions: list[ExtensionRecord] = Field(default_factory=list)
 
 
 class ServiceLoan(_Message):
@@ -411,6 +435,15 @@ class DecideWriteOff(_Message):
     actor: Actor
     approve: bool
     note: str = Field(min_length=1, max_length=2000)
+
+
+class RequestExtension(_Message):
+    """X-1: the borrower's request for an extension, with the guarantor's written consent."""
+
+    actor: Actor
+    months: int = Field(gt=0, le=120)
+    reason: str = Field(min_length=1, max_length=2000)
+    guarantor_consent: bool
 
 
 class BeginServicing(_Message):

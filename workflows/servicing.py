@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         TaskSpec,
     )
     from domain.allocation import Allocation, Dues, allocate
+    from domain.approval import check_authority, check_separation, decision_actor, decision_stages
     from domain.calendar import CHINA, WorkingCalendar, china_date
     from domain.classification import ScoreEvent, check_judgement, score_events_for_dpd
     from domain.collection import (
@@ -53,6 +54,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.eligibility import credit_grade
     from domain.errors import ViolationKind
+    from domain.extension import (
+        ExtensionRequest,
+        check_agreement_signed,
+        check_extension_method,
+        check_extension_request,
+        extended_maturity,
+        extension_schedule,
+    )
     from domain.inspection import (
         InspectionKind,
         WarningMeasure,
@@ -64,7 +73,19 @@ with workflow.unsafe.imports_passed_through():
         signal_deadlines,
         signals_from_findings,
     )
-    from domain.loan import CLASS_NAMES, CreditGrade, Installment, LoanClass, Role, Stage
+    from domain.loan import (
+        CLASS_NAMES,
+        Actor,
+        CreditGrade,
+        DecisionOutcome,
+        Installment,
+        LoanClass,
+        RepaymentMethod,
+        ReviewOutcome,
+        Role,
+        Stage,
+        Tier,
+    )
     from domain.prepayment import PrepaymentQuote, prepay
     from domain.reminders import Reminder, reminders
     from domain.servicing import (
@@ -76,12 +97,16 @@ with workflow.unsafe.imports_passed_through():
         dues,
         standing_on,
     )
+    from workflows.decisions import decision_task
     from workflows.messages import (
         ClassifyLoan,
         CollectionStep,
+        ConfirmAsBranchHead,
+        DecideLoan,
         DecidePrepayment,
         DecideWarning,
         DecideWriteOff,
+        ExtensionRecord,
         InspectionRecord,
         LoanOutcome,
         LoanStatus,
@@ -94,10 +119,14 @@ with workflow.unsafe.imports_passed_through():
         RecordNoticeReceipt,
         RecordPayment,
         ReportInspection,
+        RequestExtension,
         RequestPrepayment,
         ServiceLoan,
         ServicingView,
+        SignContract,
+        StepRecord,
         SubmitFinalEvaluation,
+        SubmitReview,
         WarningRecord,
         WriteOffRecord,
         workflow_id_for,
@@ -109,6 +138,7 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # The day's servicing batch (reminders, debits, reclassification) runs at this hour, China time.
 BATCH_HOUR = time(9, 0)
+REVIEWS = {Stage.REVIEW, Stage.PREFECTURE_REVIEW}
 # Stages in which the loan is serviced: repaid, or written off and still recovered (Z-1).
 SERVICED = frozenset({Stage.REPAYING, Stage.WRITTEN_OFF})
 # A run also ends when Temporal suggests it, or after this many human steps.
@@ -268,8 +298,8 @@ class LoanServicingWorkflow:
             r
             for r in reminders(
                 self._book.schedule,
-                self._terms.repayment_method,
-                self._terms.term_months,
+                self._method(),
+                self._terms.term_months + sum(e.months or 0 for e in self._signed_extensions()),
                 self._policy,
             )
             if r.installment == installment.number
@@ -301,6 +331,9 @@ class LoanServicingWorkflow:
         allocates it; whatever is left unpaid is overdue from the next day (P-5)."""
         line = self._book.next_installment
         assert line is not None
+        extension = self._open_extension()
+        if extension is not None and line.number == len(self._book.schedule):
+            extension.outcome, extension.at = "lapsed", None  # X-5: not signed in time
         self._book = accrue_to(self._book, line.due_date, self._rate(), self._policy)
         owed = dues(self._book, line)
         collected = await self._collect(owed, f"due-{line.number}", line.due_date)
@@ -448,7 +481,7 @@ class LoanServicingWorkflow:
             self._book.principal_outstanding,
             amount,
             self._rate(),
-            self._terms.repayment_method,
+            self._method(),
             self._policy,
         )
 
@@ -520,6 +553,85 @@ class LoanServicingWorkflow:
         for check in self._state.inspections:
             if check.done_on is None:
                 check.done_on, check.done_by = today, "written off"
+
+    # ------------------------------------------------------------------ extension (X-1..X-7)
+
+    def _open_extension(self) -> ExtensionRecord | None:
+        return next(
+            (e for e in self._state.extensions if e.outcome in ("pending", "approved")), None
+        )
+
+    def _maturity(self) -> date:
+        return self._book.schedule[-1].due_date
+
+    def _extension_at(self, step: str, rule: str, stages: set[Stage]) -> ExtensionRecord:
+        extension = self._open_extension()
+        if extension is None or extension.at not in stages:
+            raise refuse(
+                [
+                    refusal(
+                        rule,
+                        f"no extension of loan {self._loan_id} awaits {step}",
+                        ViolationKind.CONFLICT,
+                    )
+                ]
+            )
+        return extension
+
+    def _check_route_actor(self, step: str, extension: ExtensionRecord, actor: Actor) -> None:
+        """X-4: the same route and authority as the original; A-1 separation as before."""
+        assert extension.at is not None
+        role, branch = decision_actor(
+            extension.at, self._tier(), self._branch(), self._prefecture_branch()
+        )
+        check_actor("X-4", step, actor, role, branch)
+        refusals = check_separation(
+            actor,
+            borrower_household_id=self._app.applicant.household_id,
+            investigators=set(),
+            reviewers=set(extension.reviewers),
+        )
+        if refusals:
+            raise refuse(refusals)
+
+    def _record_route_step(
+        self, extension: ExtensionRecord, step: str, actor: Actor, outcome: str, comment: str
+    ) -> None:
+        extension.steps.append(
+            StepRecord(
+                step=step,
+                actor=actor.username,
+                role=actor.role,
+                at=workflow.now(),
+                outcome=outcome,
+                comment=comment,
+            )
+        )
+
+    def _after_extension_review(self, extension: ExtensionRecord, outcome: ReviewOutcome) -> None:
+        assert extension.at is not None
+        if outcome is ReviewOutcome.RETURN:
+            extension.outcome, extension.at = "refused", None
+        else:
+            extension.at = extension.route[extension.route.index(extension.at) + 1]
+
+    def _signed_extensions(self) -> list[ExtensionRecord]:
+        return [e for e in self._state.extensions if e.outcome == "signed"]
+
+    def _method(self) -> RepaymentMethod:
+        """The repayment method now: the original's, or the extension's (X-6)."""
+        assert self._terms is not None
+        signed = self._signed_extensions()
+        if signed and signed[-1].repayment_method is not None:
+            return signed[-1].repayment_method
+        return self._terms.repayment_method
+
+    def _tier(self) -> Tier:
+        return self._inp.origination.tier
+
+    def _original_amount(self) -> Decimal:
+        assert self._terms is not None
+        return self._terms.amount
 
     # ------------------------------------------------------------------ standing and collection
 
@@ -677,7 +789,7 @@ class LoanServicingWorkflow:
         return next_routine_check(
             max([self._disbursed_on(), *done]),
             self._kind,
-            self._terms.repayment_method,
+            self._method(),
             self._grade(),
             self._view().loan_class,
             not self._state.collection and self._state.overdue_since is None,
@@ -1100,6 +1212,248 @@ class LoanServicingWorkflow:
         check_actor("Z-1", "decide_write_off", inp.actor, Role.APPROVER, self._prefecture_branch())
 
     @workflow.update
+    async def request_extension(self, inp: RequestExtension) -> LoanStatus:
+        """X-1: a request for an extension (展期申请); it goes the original's route (X-4)."""
+
+        async def apply() -> None:
+            route = decision_stages(self._tier())
+            self._state.extensions.append(
+                ExtensionRecord(
+                    key_prefix=f"{self._loan_id}:x{len(self._state.extensions) + 1}",
+                    requested_on=self._today(),
+                    requested_by=inp.actor.username,
+                    request=self._extension_request(inp),
+                    route=route,
+                    at=route[0],
+                )
+            )
+            await self._project()
+
+        return await self._accept(apply)
+
+    @request_extension.validator
+    def _validate_request_extension(self, inp: RequestExtension) -> None:
+        self._check_repaying("request_extension", "X-1")
+        check_actor("X-1", "request_extension", inp.actor, Role.LOAN_OFFICER, self._branch())
+        if self._open_extension() is not None:
+            raise refuse(
+                [refusal("X-7", "an extension request is already open", ViolationKind.CONFLICT)]
+            )
+        assert self._terms is not None
+        refusals = check_extension_request(
+            self._extension_request(inp),
+            maturity=self._maturity(),
+            original_term_months=self._terms.term_months,
+            loan_class=self._view().loan_class,
+            extensions_so_far=sum(e.outcome == "signed" for e in self._state.extensions),
+            policy=self._policy,
+            has_guarantor=bool(self._app.guarantors),
+        )
+        if refusals:
+            raise refuse(refusals)
+
+    def _extension_request(self, inp: RequestExtension) -> ExtensionRequest:
+        return ExtensionRequest(
+            requested_on=self._today(),
+            months=inp.months,
+            reason=inp.reason,
+            guarantor_consent=inp.guarantor_consent,
+        )
+
+    @workflow.update
+    async def review_loan(self, inp: SubmitReview) -> LoanStatus:
+        """X-4: the reviewer's opinion on an extension, as on the original (审查)."""
+
+        async def apply() -> None:
+            extension = self._extension_at("review_loan", "X-4", REVIEWS)
+            self._record_route_step(
+                extension, "review", inp.actor, inp.review.outcome, inp.review.comment
+            )
+            extension.reviewers.append(inp.actor.username)
+            self._after_extension_review(extension, inp.review.outcome)
+            await self._project()
+
+        return await self._accept(apply)
+
+    @review_loan.validator
+    def _validate_review_loan(self, inp: SubmitReview) -> None:
+        self._check_repaying("review_loan", "X-4")
+        extension = self._extension_at("review_loan", "X-4", REVIEWS)
+        self._check_route_actor("review_loan", extension, inp.actor)
+
+    @workflow.update
+    async def confirm_as_branch_head(self, inp: ConfirmAsBranchHead) -> LoanStatus:
+        """X-4: the branch head's confirmation, on the prefecture route as on the original."""
+
+        async def apply() -> None:
+            extension = self._extension_at(
+                "confirm_as_branch_head", "X-4", {Stage.BRANCH_CONFIRMATION}
+            )
+            self._record_route_step(
+                extension,
+                "branch_confirmation",
+                inp.actor,
+                inp.review.outcome,
+                inp.review.comment,
+            )
+            extension.reviewers.append(inp.actor.username)
+            self._after_extension_review(extension, inp.review.outcome)
+            await self._project()
+
+        return await self._accept(apply)
+
+    @confirm_as_branch_head.validator
+    def _validate_confirm_as_branch_head(self, inp: ConfirmAsBranchHead) -> None:
+        self._check_repaying("confirm_as_branch_head", "X-4")
+        extension = self._extension_at("confirm_as_branch_head", "X-4", {Stage.BRANCH_CONFIRMATION})
+        self._check_route_actor("confirm_as_branch_head", extension, inp.actor)
+
+    @workflow.update
+    async def decide_loan(self, inp: DecideLoan) -> LoanStatus:
+        """X-4: the approver's decision on an extension, within the original's authority."""
+
+        async def apply() -> None:
+            extension = self._extension_at("decide_loan", "X-4", {Stage.APPROVAL})
+            decision = inp.decision
+            comment = decision.reason or "; ".join(decision.conditions)
+            self._record_route_step(extension, "decision", inp.actor, decision.outcome, comment)
+            extension.at = None
+            if decision.outcome is DecisionOutcome.APPROVE:
+                assert decision.term_months is not None and self._terms is not None
+                extension.outcome = "approved"
+                extension.months = decision.term_months
+                extension.annual_rate = decision.annual_rate
+                extension.repayment_method = (
+                    decision.repayment_method or self._terms.repayment_method
+                )
+                extension.new_maturity = extended_maturity(self._maturity(), decision.term_months)
+            else:
+                extension.outcome = "refused"
+            await self._project()
+
+        return await self._accept(apply)
+
+    @decide_loan.validator
+    def _validate_decide_loan(self, inp: DecideLoan) -> None:
+        self._check_repaying("decide_loan", "X-4")
+        extension = self._extension_at("decide_loan", "X-4", {Stage.APPROVAL})
+        self._check_route_actor("decide_loan", extension, inp.actor)
+        refusals = check_authority(inp.actor, self._original_amount(), self._tier())
+        decision = inp.decision
+        if decision.outcome is DecisionOutcome.APPROVE:
+            assert decision.term_months is not None and decision.amount is not None
+            assert self._terms is not None
+            if decision.term_months > extension.request.months:
+                refusals.append(
+                    refusal(
+                        "X-3",
+                        f"{decision.term_months} months exceed the {extension.request.months} "
+                        "requested",
+                        ViolationKind.INVALID,
+                        "decision.term_months",
+                    )
+                )
+            if decision.amount != self._book.principal_outstanding:
+                refusals.append(
+                    refusal(
+                        "X-6",
+                        f"an extension extends the outstanding principal "
+                        f"{self._book.principal_outstanding}, not {decision.amount}",
+                        ViolationKind.INVALID,
+                        "decision.amount",
+                    )
+                )
+            refusals += check_extension_method(
+                decision.repayment_method or self._terms.repayment_method,
+                self._period_start(),
+                extended_maturity(self._maturity(), decision.term_months),
+                self._policy,
+            )
+        if refusals:
+            raise refuse(refusals)
+
+    @workflow.update
+    async def sign_contract(self, inp: SignContract) -> LoanStatus:
+        """X-5/X-6: the extension agreement (借款展期协议) signed before maturity; the loan is
+        then managed as a new loan on a new schedule, classified at best 关注."""
+
+        async def apply() -> None:
+            extension = self._open_extension()
+            assert extension is not None and extension.new_maturity is not None
+            assert extension.annual_rate is not None and extension.repayment_method is not None
+            start = self._period_start()
+            lines = extension_schedule(
+                self._book.principal_outstanding,
+                extension.annual_rate,
+                extension.repayment_method,
+                start,
+                extension.new_maturity,
+                self._policy,
+            )
+            billed = self._book.billed
+            renumbered = [
+                line.model_copy(update={"number": billed + line.number}) for line in lines
+            ]
+            schedule = [*self._book.schedule[:billed], *renumbered]
+            self._book = self._book.model_copy(update={"schedule": schedule})
+            extension.outcome = "signed"
+            extension.signed_on = inp.signing.signed_on
+            extension.agreement_number = inp.signing.contract_number
+            self._state.extended = True
+            self._state.reminders_sent = []
+            await self._review_standing()
+
+        return await self._accept(apply)
+
+    @sign_contract.validator
+    def _validate_sign_contract(self, inp: SignContract) -> None:
+        self._check_repaying("sign_contract", "X-5")
+        extension = self._open_extension()
+        if extension is None or extension.outcome != "approved":
+            raise refuse(
+                [
+                    refusal(
+                        "X-5", "no approved extension awaits its agreement", ViolationKind.CONFLICT
+                    )
+                ]
+            )
+        check_actor("X-5", "sign_contract", inp.actor, Role.LOAN_OFFICER, self._branch())
+        refusals = check_agreement_signed(inp.signing.signed_on, self._maturity())
+        if inp.signing.signed_on > self._today():
+            refusals.append(
+                refusal("X-5", "signed_on is in the future", ViolationKind.INVALID, "signed_on")
+            )
+        if self._app.guarantors and not inp.signing.guarantee_contracts_signed:
+            refusals.append(
+                refusal(
+                    "X-1",
+                    "the guarantor signs the extension agreement too",
+                    ViolationKind.INVALID,
+                    "guarantee_contracts_signed",
+                )
+            )
+        if self._book.arrears.total > 0:
+            refusals.append(
+                refusal(
+                    "X-6",
+                    "arrears are paid before an extension; interest is never capitalised",
+                    ViolationKind.CONFLICT,
+                )
+            )
+        if refusals:
+            raise refuse(refusals)
+
+    def _sign_by(self) -> date:
+        """X-5: the agreement is signed before the original maturity."""
+        return self._maturity() - timedelta(days=1)
+
+    def _period_start(self) -> date:
+        """Where the current period began: the extended schedule runs from here (X-6)."""
+        upcoming = self._book.next_installment
+        assert upcoming is not None
+        return upcoming.due_date - timedelta(days=upcoming.days)
+
+    @workflow.update
     async def submit_final_evaluation(self, inp: SubmitFinalEvaluation) -> LoanStatus:
         """P-7: the last note on a repaid loan (终结评价); the archive closes with it."""
 
@@ -1199,6 +1553,7 @@ class LoanServicingWorkflow:
             warnings=self._state.warnings,
             prepayments=self._state.prepayments,
             write_off=self._state.write_off,
+            extensions=self._state.extensions,
         )
 
     def _open_tasks(self) -> list[TaskSpec]:
@@ -1237,6 +1592,29 @@ class LoanServicingWorkflow:
             for p in self._state.prepayments
             if p.done_on is None
         ]
+        extension = self._open_extension()
+        if extension is not None and extension.at is not None:
+            approving = extension.at is Stage.APPROVAL
+            tasks.append(
+                decision_task(
+                    extension.at,
+                    extension.key_prefix,
+                    self._tier(),
+                    branch,
+                    self._prefecture_branch(),
+                    due=self._sign_by(),
+                    amount=self._original_amount(),
+                    excluded=list(extension.reviewers) if approving else [],
+                )
+            )
+        elif extension is not None:
+            tasks.append(
+                self._task(
+                    f"{extension.key_prefix}:sign",
+                    "sign_contract",
+                    self._maturity() - timedelta(days=1),
+                )
+            )
         write_off = self._state.write_off
         if write_off is not None and write_off.approved is None:
             tasks.append(
@@ -1332,7 +1710,11 @@ class LoanServicingWorkflow:
         return "****" + self._app.applicant.settlement_account[-4:]
 
     def _rate(self) -> Decimal:
+        """The contract rate now: the original's, or as the extension set it (X-6)."""
         assert self._terms is not None
+        signed = self._signed_extensions()
+        if signed and signed[-1].annual_rate is not None:
+            return signed[-1].annual_rate
         return self._terms.annual_rate
 
     def _branch(self) -> str:

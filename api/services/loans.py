@@ -46,7 +46,7 @@ from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
 
 # The stages of post-loan management (LoanServicingWorkflow), which takes the post-loan steps.
-SERVICING_STAGES = frozenset({Stage.REPAYING, Stage.CLOSED})
+SERVICING_STAGES = frozenset({Stage.REPAYING, Stage.WRITTEN_OFF, Stage.CLOSED})
 # Who may see every branch's loans; everyone else sees their branch (or their prefecture's).
 ALL_BRANCHES_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 

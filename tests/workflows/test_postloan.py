@@ -15,12 +15,13 @@ from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
 from domain.loan import LoanClass, Stage
 from domain.schedule import add_months
 from store.models import JournalEntry, Task
-from tests.samples import actor, application
+from tests.samples import actor, application, approve, forward, signing
 from tests.workflows.conftest import LoanHarness
 from tests.workflows.steps import disbursed, refusal, rows, spend_proceeds
 from tests.workflows.test_servicing import pay, sleep_until, sms_days, status_of
 from workflows.messages import (
     ClassifyLoan,
+    DecideLoan,
     DecidePrepayment,
     DecideWarning,
     DecideWriteOff,
@@ -29,7 +30,10 @@ from workflows.messages import (
     RaiseWarning,
     RecordCollectionAction,
     ReportInspection,
+    RequestExtension,
     RequestPrepayment,
+    SignContract,
+    SubmitReview,
 )
 from workflows.servicing import LoanServicingWorkflow
 
@@ -425,3 +429,81 @@ async def test_z1_a_loss_loan_written_off_and_later_recoveries_still_post(
         RequestPrepayment(actor=actor("officer1"), amount=D("100.00")),
     )
     assert refused["rule"] == "P-4"
+
+
+async def test_x_extension_on_the_original_route_new_schedule_and_class_capped(
+    loans: LoanHarness,
+) -> None:
+    """X-1..X-7 on a 12-month interest-monthly loan; the request goes the original's route
+    (X-4: review, then the county approver) through the same steps as origination."""
+    today = await loans.today()
+    app = application(today)
+    handle, status = await disbursed(loans, app)
+    maturity = status.schedule[-1].due_date
+    await pay(handle, sum((line.interest for line in status.schedule), D("0")))
+    await sleep_until(loans, maturity - timedelta(days=20))
+    ask = RequestExtension(
+        actor=actor("officer1"), months=6, reason="生猪价格下跌，延后出栏", guarantor_consent=True
+    )
+
+    async def refused_rules(step: RequestExtension) -> set[str]:
+        found = await refusal(handle, LoanServicingWorkflow.request_extension, step)
+        return {r["rule"] for r in found["refusals"]}
+
+    assert await refused_rules(ask.model_copy(update={"months": 13})) == {"X-3"}  # ≤ term
+    assert await refused_rules(ask.model_copy(update={"guarantor_consent": False})) == {"X-1"}
+    # X-2: a 次级 loan may not be extended (a reviewer's judgement, later eased).
+    await handle.execute_update(
+        LoanServicingWorkflow.classify_loan,
+        ClassifyLoan(actor=actor("reviewer1"), loan_class=LoanClass.SUBSTANDARD, reason="待核查"),
+    )
+    assert await refused_rules(ask) == {"X-2"}
+    await handle.execute_update(
+        LoanServicingWorkflow.classify_loan,
+        ClassifyLoan(actor=actor("reviewer1"), loan_class=LoanClass.NORMAL, reason="核查无异常"),
+    )
+
+    asked: LoanStatus = await handle.execute_update(LoanServicingWorkflow.request_extension, ask)
+    assert [(t.kind, t.role) for t in asked.open_tasks if t.kind == "review"] == [
+        ("review", "reviewer")
+    ]
+    await handle.execute_update(
+        LoanServicingWorkflow.review_loan, SubmitReview(actor=actor("reviewer1"), review=forward())
+    )
+    approval = DecideLoan(
+        actor=actor("approver2"),  # a 20 000 limit: below the original 30 000 (X-4)
+        decision=approve("30000", term_months=6),
+    )
+    limit = await refusal(handle, LoanServicingWorkflow.decide_loan, approval)
+    assert limit["rule"] == "A-2" and limit["kind"] == "forbidden"
+    approved: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.decide_loan,
+        approval.model_copy(update={"actor": actor("approver1")}),
+    )
+    assert approved.servicing is not None
+    [extension] = approved.servicing.extensions
+    assert extension.outcome == "approved"
+    assert extension.new_maturity == add_months(maturity, 6)
+    assert [t.kind for t in approved.open_tasks if t.kind == "sign_contract"] == ["sign_contract"]
+
+    signed: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.sign_contract,
+        SignContract(actor=actor("officer1"), signing=signing(await loans.today())),
+    )
+    assert signed.servicing is not None
+    assert signed.servicing.extensions[0].outcome == "signed"
+    assert signed.servicing.loan_class is LoanClass.SPECIAL_MENTION  # X-6: at best 关注
+    assert signed.schedule[-1].due_date == add_months(maturity, 6)
+    assert [line.number for line in signed.schedule] == list(range(1, len(signed.schedule) + 1))
+    assert signed.schedule[-1].principal == D("30000.00")
+    # X-7: once only.
+    assert "X-7" in await refused_rules(ask)
+
+    # The extended loan runs to its new maturity; 18 months in all: the maturity notice
+    # comes 30 days ahead (P-3, term > 12 months).
+    rest = sum((line.interest for line in signed.schedule[11:]), D("0"))
+    await pay(handle, rest)
+    await sleep_until(loans, signed.schedule[-1].due_date, hour=18)
+    assert (await status_of(handle)).stage is Stage.CLOSED
+    days = await sms_days(loans, status.loan_id)
+    assert days["maturity_notice"][-1] == signed.schedule[-1].due_date - timedelta(days=30)
