@@ -79,6 +79,7 @@ class TaskSpec(BaseModel):
     due_date: date | None = None
     min_approval_limit: Money | None = None
     excluded_usernames: list[str] = Field(default_factory=list)
+    assignee: str | None = None  # the loan's own officer (管户客户经理); follows a handover (H-1)
 
 
 class LoanProjection(BaseModel):
@@ -367,6 +368,7 @@ class RegisterActivities:
                         min_approval_limit_fen=_fen_or_none(spec.min_approval_limit),
                         excluded_usernames=list(spec.excluded_usernames),
                         due_date=spec.due_date,
+                        claimed_by=spec.assignee,
                         status="open",
                         created_at=now,
                     )
@@ -374,6 +376,8 @@ class RegisterActivities:
             elif task.status == "open":
                 # A moved deadline (extension) or a changed exclusion list shows at once.
                 task.due_date = spec.due_date
+                if spec.assignee is not None:  # H-1: a handover moves the open tasks too
+                    task.claimed_by = spec.assignee
                 task.min_approval_limit_fen = _fen_or_none(spec.min_approval_limit)
                 task.excluded_usernames = list(spec.excluded_usernames)
                 session.add(task)

@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loans.router,
         servicing.router,
         servicing.inspections_router,
+        servicing.handovers_router,
         tasks.router,
         ledger.router,
     ]

@@ -168,3 +168,14 @@ class VillageReportsResult(BaseModel):
     accepted: int
     refused: int
     results: list[StepResult]
+
+
+class HandoverResult(BaseModel):
+    """H-1: one signed handover, and what became of each of the leaving officer's loans."""
+
+    from_officer: str
+    to_officer: str
+    signed_by_head: str
+    moved: int
+    refused: int
+    results: list[StepResult]

@@ -223,6 +223,15 @@ class ExtensionRecord(_Message):
     agreement_number: str | None = None
 
 
+class HandoverRecord(_Message):
+    """H-1 责任移交: the loan moved from one officer to another, signed by both and a head."""
+
+    from_officer: str
+    to_officer: str
+    signed_by_head: str
+    on: date
+
+
 class ServicingView(_Message):
     """Post-loan management (贷后管理) as of now: where the loan stands and what it owes."""
 
@@ -252,6 +261,7 @@ class ServicingView(_Message):
     prepayments: list[PrepaymentRecord] = Field(default_factory=list)
     write_off: WriteOffRecord | None = None
     extensions: list[ExtensionRecord] = Field(default_factory=list)
+    handovers: list[HandoverRecord] = Field(default_factory=list)
 
 
 class LoanStatus(_Message):
@@ -318,6 +328,7 @@ class ServicingState(_Message):
     prepayments: list[PrepaymentRecord] = Field(default_factory=list)
     write_off: WriteOffRecord | None = None
     extensions: list[ExtensionRecord] = Field(default_factory=list)
+    handovers: list[HandoverRecord] = Field(default_factory=list)
 
 
 class ServiceLoan(_Message):
@@ -444,6 +455,16 @@ class RequestExtension(_Message):
     months: int = Field(gt=0, le=120)
     reason: str = Field(min_length=1, max_length=2000)
     guarantor_consent: bool
+
+
+class HandOver(_Message):
+    """H-1: the supervising head signs the handover of the loan to a successor officer; the
+    leaving officer and the successor have signed it too."""
+
+    actor: Actor
+    successor: Actor
+    leaving_officer_signed: bool
+    successor_signed: bool
 
 
 class BeginServicing(_Message):

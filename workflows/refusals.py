@@ -6,6 +6,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.errors import Refusal, RuleViolation, ViolationKind
 from domain.loan import Actor, Role
+from workflows.messages import HandOver
 
 
 def refuse(refusals: list[Refusal]) -> ApplicationError:
@@ -40,3 +41,40 @@ def check_actor(rule: str, step: str, actor: Actor, role: Role, branch: str) -> 
                 )
             ]
         )
+
+
+def check_handover(inp: HandOver, current_officer: str, branch: str) -> None:
+    """H-1: the successor is a loan officer of the loan's branch, not the leaving one, and
+    both officers have signed."""
+    successor = inp.successor
+    reasons: list[Refusal] = []
+    if successor.role is not Role.LOAN_OFFICER or successor.branch != branch:
+        reasons.append(
+            refusal(
+                "H-1",
+                f"the successor must be a loan officer of branch {branch}; {successor.username} "
+                f"is a {successor.role.value} of branch {successor.branch}",
+                ViolationKind.INVALID,
+                "successor",
+            )
+        )
+    if successor.username == current_officer:
+        reasons.append(
+            refusal(
+                "H-1",
+                f"{successor.username} already holds the loan",
+                ViolationKind.INVALID,
+                "successor",
+            )
+        )
+    if not (inp.leaving_officer_signed and inp.successor_signed):
+        reasons.append(
+            refusal(
+                "H-1",
+                "the handover is signed by the leaving officer and the successor",
+                ViolationKind.INVALID,
+                "signatures",
+            )
+        )
+    if reasons:
+        raise refuse(reasons)

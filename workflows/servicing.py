@@ -107,6 +107,8 @@ with workflow.unsafe.imports_passed_through():
         DecideWarning,
         DecideWriteOff,
         ExtensionRecord,
+        HandOver,
+        HandoverRecord,
         InspectionRecord,
         LoanOutcome,
         LoanStatus,
@@ -132,7 +134,7 @@ with workflow.unsafe.imports_passed_through():
         workflow_id_for,
     )
     from workflows.projection import loan_projection, loan_search_attributes
-    from workflows.refusals import check_actor, refusal, refuse
+    from workflows.refusals import check_actor, check_handover, refusal, refuse
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -1454,6 +1456,28 @@ class LoanServicingWorkflow:
         return upcoming.due_date - timedelta(days=upcoming.days)
 
     @workflow.update
+    async def hand_over(self, inp: HandOver) -> LoanStatus:
+        """H-1 责任移交: the loan and its open tasks move to the successor; later tasks too."""
+
+        async def apply() -> None:
+            self._state.handovers.append(
+                HandoverRecord(
+                    from_officer=self._officer(),
+                    to_officer=inp.successor.username,
+                    signed_by_head=inp.actor.username,
+                    on=self._today(),
+                )
+            )
+            await self._project()
+
+        return await self._accept(apply)
+
+    @hand_over.validator
+    def _validate_hand_over(self, inp: HandOver) -> None:
+        check_actor("H-1", "hand_over", inp.actor, Role.BRANCH_HEAD, self._branch())
+        check_handover(inp, self._officer(), self._branch())
+
+    @workflow.update
     async def submit_final_evaluation(self, inp: SubmitFinalEvaluation) -> LoanStatus:
         """P-7: the last note on a repaid loan (终结评价); the archive closes with it."""
 
@@ -1514,6 +1538,7 @@ class LoanServicingWorkflow:
                 "stage": self._stage,
                 "schedule": list(self._book.schedule),
                 "open_tasks": self._open_tasks(),
+                "officer": self._officer(),
                 "servicing": self._view(),
                 "closed_at": self._closed_at,
             }
@@ -1554,6 +1579,7 @@ class LoanServicingWorkflow:
             prepayments=self._state.prepayments,
             write_off=self._state.write_off,
             extensions=self._state.extensions,
+            handovers=self._state.handovers,
         )
 
     def _open_tasks(self) -> list[TaskSpec]:
@@ -1642,13 +1668,20 @@ class LoanServicingWorkflow:
         return tasks
 
     def _task(self, key: str, kind: str, due: date | None) -> TaskSpec:
+        """An officer's task, assigned to the loan's own officer (H-1)."""
         return TaskSpec(
             task_key=key,
             kind=kind,
             role=Role.LOAN_OFFICER,
             branch_code=self._branch(),
             due_date=due,
+            assignee=self._officer(),
         )
+
+    def _officer(self) -> str:
+        """The loan's officer (管户客户经理) now: the last successor, or the original."""
+        handovers = self._state.handovers
+        return handovers[-1].to_officer if handovers else self._inp.origination.officer
 
     def _warning(self, task_key: str) -> WarningRecord:
         base = task_key.removesuffix(":escalated")

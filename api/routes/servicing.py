@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CurrentActor, SessionDep, TemporalClientDep, require_roles
 from api.errors import ApiError
 from api.routes.loans import IdempotencyKey, LoanId
-from api.schemas import VillageBatch, VillageReportsResult
+from api.schemas import HandoverResult, VillageBatch, VillageReportsResult
 from api.services import servicing
 from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
 from domain.loan import Actor, LoanClass, Role
@@ -70,6 +70,7 @@ PrepaymentTaker = Annotated[Actor, Depends(staff("P-4", Role.LOAN_OFFICER))]
 PrepaymentConsenter = Annotated[Actor, Depends(staff("P-4", Role.BRANCH_HEAD))]
 WriteOffProposer = Annotated[Actor, Depends(staff("Z-1", Role.POST_LOAN_MANAGER))]
 WriteOffApprover = Annotated[Actor, Depends(staff("Z-1", Role.APPROVER))]
+SupervisingHead = Annotated[Actor, Depends(staff("H-1", Role.BRANCH_HEAD))]
 VillageReader = Annotated[
     Actor,
     Depends(staff("K-2", Role.LOAN_OFFICER, Role.POST_LOAN_MANAGER, Role.BRANCH_HEAD)),
@@ -147,6 +148,13 @@ class WriteOffBody(_Body):
 class WriteOffDecisionBody(_Body):
     approve: bool
     note: Note
+
+
+class HandoverBody(_Body):
+    from_officer: str = Field(min_length=1, max_length=64)
+    to_officer: str = Field(min_length=1, max_length=64)
+    leaving_officer_signed: bool
+    successor_signed: bool
 
 
 class VillageReportsBody(_Body):
@@ -471,4 +479,27 @@ async def report_village(
     """
     return await servicing.report_village(
         session, client, officer, village, body.reports, idempotency_key
+    )
+
+
+handovers_router = APIRouter(prefix="/handovers", tags=["post-loan"])
+
+
+@handovers_router.post("", response_model=HandoverResult)
+async def hand_over(
+    body: HandoverBody,
+    head: SupervisingHead,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> HandoverResult:
+    """H-1 责任移交: the leaving officer's loans and their open tasks move to the successor,
+    signed by both officers and by the supervising branch head who sends it."""
+    return await servicing.hand_over(
+        session,
+        client,
+        head,
+        body.from_officer,
+        body.to_officer,
+        body.leaving_officer_signed,
+        body.successor_signed,
     )

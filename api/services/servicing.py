@@ -7,6 +7,7 @@ several loans: the villages whose routine checks are due, and their reports sent
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,14 +17,21 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import KIND_STATUS, ApiError
-from api.schemas import StepResult, VillageBatch, VillageHousehold, VillageReportsResult
+from api.schemas import (
+    HandoverResult,
+    StepResult,
+    VillageBatch,
+    VillageHousehold,
+    VillageReportsResult,
+)
 from api.services import loans
+from api.services.users import actor_for, get_active_user
 from domain.calendar import china_date
 from domain.errors import RuleViolation, ViolationKind, violation
 from domain.inspection import InspectionFindings, VillageItem, batch_due, village_batches
-from domain.loan import Actor
+from domain.loan import Actor, Role
 from store.models import LoanRecord, Task
-from workflows.messages import LoanStatus, ReportInspection
+from workflows.messages import HandOver, LoanStatus, ReportInspection
 from workflows.servicing import LoanServicingWorkflow
 
 VILLAGE_INSPECTION = "village_inspection"  # the task kind of a micro-credit routine check
@@ -127,9 +135,10 @@ async def report_village(
     """
     results = []
     for report in reports:
-        try:
+
+        async def send(report: VillageReport = report) -> LoanStatus:
             await run_in_threadpool(_check_village, session, actor, report.loan_id, village)
-            status = await step(
+            return await step(
                 session,
                 client,
                 actor,
@@ -138,30 +147,8 @@ async def report_village(
                 ReportInspection(actor=actor, task_key=report.task_key, findings=report.findings),
                 idempotency_key,
             )
-        except RuleViolation as refused:
-            results.append(_refused(report, refused))
-        except ApiError as failed:
-            results.append(
-                StepResult(
-                    loan_id=report.loan_id,
-                    task_key=report.task_key,
-                    ok=False,
-                    status_code=failed.status,
-                    message=failed.message,
-                    rule=failed.rule,
-                    errors=[{"field": failed.field, "rule": failed.rule, "reason": failed.message}],
-                )
-            )
-        else:
-            results.append(
-                StepResult(
-                    loan_id=report.loan_id,
-                    task_key=report.task_key,
-                    ok=True,
-                    status_code=200,
-                    loan=status,
-                )
-            )
+
+        results.append(await _one_of_many(report.loan_id, report.task_key, send))
     accepted = sum(r.ok for r in results)
     return VillageReportsResult(
         village=village, accepted=accepted, refused=len(results) - accepted, results=results
@@ -180,13 +167,121 @@ def _check_village(session: Session, actor: Actor, loan_id: str, village: str) -
         )
 
 
-def _refused(report: VillageReport, refused: RuleViolation) -> StepResult:
+async def _one_of_many(
+    loan_id: str, task_key: str, send: Callable[[], Awaitable[LoanStatus]]
+) -> StepResult:
+    """One loan's step within a batch: its result, or its refusal, never the batch's end."""
+    try:
+        status = await send()
+    except RuleViolation as refused:
+        return _refused(loan_id, task_key, refused)
+    except ApiError as failed:
+        return StepResult(
+            loan_id=loan_id,
+            task_key=task_key,
+            ok=False,
+            status_code=failed.status,
+            message=failed.message,
+            rule=failed.rule,
+            errors=[{"field": failed.field, "rule": failed.rule, "reason": failed.message}],
+        )
+    return StepResult(loan_id=loan_id, task_key=task_key, ok=True, status_code=200, loan=status)
+
+
+def _refused(loan_id: str, task_key: str, refused: RuleViolation) -> StepResult:
     return StepResult(
-        loan_id=report.loan_id,
-        task_key=report.task_key,
+        loan_id=loan_id,
+        task_key=task_key,
         ok=False,
         status_code=KIND_STATUS[refused.kind],
         message="; ".join(r.message for r in refused.refusals),
         rule=refused.rule,
         errors=[{"field": r.field, "rule": r.rule, "reason": r.message} for r in refused.refusals],
+    )
+
+
+async def hand_over(
+    session: Session,
+    client: Client,
+    head: Actor,
+    leaving: str,
+    successor_name: str,
+    leaving_officer_signed: bool,
+    successor_signed: bool,
+) -> HandoverResult:
+    """H-1 责任移交: every serviced loan of the leaving officer in the head's branch moves to
+    the successor with its open tasks, in one handover signed by both officers and the
+    head. Each loan's workflow records it (its audit trail); a loan that refuses (say, one
+    whose archive has just closed) is listed with its reason and the others still move."""
+    successor = await run_in_threadpool(_handover_officers, session, head, leaving, successor_name)
+    loan_ids = await run_in_threadpool(_serviced_loans, session, head.branch, leaving)
+    key = f"handover:{leaving}:{successor_name}:{china_date(datetime.now(UTC))}"
+    results = []
+    for loan_id in loan_ids:
+
+        async def send(loan_id: str = loan_id) -> LoanStatus:
+            return await step(
+                session,
+                client,
+                head,
+                loan_id,
+                LoanServicingWorkflow.hand_over,
+                HandOver(
+                    actor=head,
+                    successor=successor,
+                    leaving_officer_signed=leaving_officer_signed,
+                    successor_signed=successor_signed,
+                ),
+                key,
+                allow_closed=True,
+            )
+
+        results.append(await _one_of_many(loan_id, "handover", send))
+    moved = sum(r.ok for r in results)
+    return HandoverResult(
+        from_officer=leaving,
+        to_officer=successor_name,
+        signed_by_head=head.username,
+        moved=moved,
+        refused=len(results) - moved,
+        results=results,
+    )
+
+
+def _handover_officers(session: Session, head: Actor, leaving: str, successor: str) -> Actor:
+    """Both are loan officers of the head's branch (H-1); 422 naming the field otherwise."""
+    found: dict[str, Actor] = {}
+    for field, username in (("from_officer", leaving), ("to_officer", successor)):
+        user = get_active_user(session, username)
+        if user is None:
+            raise ApiError(404, f"no active user {username}", field=field, rule="H-1")
+        officer = actor_for(user)
+        if officer.role is not Role.LOAN_OFFICER or officer.branch != head.branch:
+            raise violation(
+                "H-1",
+                f"{username} is a {officer.role.value} of branch {officer.branch}; a handover "
+                f"is between loan officers of branch {head.branch}",
+                ViolationKind.INVALID,
+                field=field,
+            )
+        found[field] = officer
+    if leaving == successor:
+        raise violation(
+            "H-1", "the successor is another officer", ViolationKind.INVALID, field="to_officer"
+        )
+    return found["to_officer"]
+
+
+def _serviced_loans(session: Session, branch: str, officer: str) -> list[str]:
+    return list(
+        session.exec(
+            select(LoanRecord.loan_id)
+            .where(
+                LoanRecord.branch_code == branch,
+                LoanRecord.officer_username == officer,
+                col(LoanRecord.stage).in_([s.value for s in loans.SERVICING_STAGES]),
+                col(LoanRecord.closed_at).is_(None),
+            )
+            .order_by(col(LoanRecord.loan_id))
+        )
     )

@@ -378,3 +378,43 @@ async def test_village_batches_group_the_branch_routine_checks(
         response = await http.get("/inspections/villages", headers=await login(username))
         assert response.status_code == 403 and _error(response)["rule"] == "K-2", username
     assert (await http.get("/inspections/villages")).status_code == 401
+
+
+async def test_a_handover_moves_the_officers_loans_and_open_tasks(loan_api: LoanApi) -> None:
+    """H-1: one handover signed by both officers and the head; the successor owns the loan
+    and its tasks from then on."""
+    loan_id = await loan_api.apply()
+    await loan_api.to_repaying(loan_id)
+    [check] = await _open_tasks(loan_api, "officer1", loan_id)
+    assert check["kind"] == "inspection" and check["claimed_by"] == "officer1"
+    assert await _open_tasks(loan_api, "officer2", loan_id) == []  # the loan's own officer's
+
+    body = {
+        "from_officer": "officer1",
+        "to_officer": "officer2",
+        "leaving_officer_signed": True,
+        "successor_signed": True,
+    }
+    by_officer = await loan_api.post("officer1", "/handovers", body)
+    assert by_officer.status_code == 403 and _error(by_officer)["rule"] == "H-1"
+    for wrong, field in (("reviewer1", "to_officer"), ("officer3", "to_officer")):
+        refused = await loan_api.post("head1", "/handovers", {**body, "to_officer": wrong})
+        assert refused.status_code == 422, refused.text
+        assert (_error(refused)["rule"], _error(refused)["errors"][0]["field"]) == ("H-1", field)
+    unsigned = await loan_api.post("head1", "/handovers", {**body, "successor_signed": False})
+    assert unsigned.status_code == 200
+    assert unsigned.json()["moved"] == 0
+    assert unsigned.json()["results"][0]["rule"] == "H-1"
+
+    moved = await loan_api.post("head1", "/handovers", body)
+    assert moved.status_code == 200, moved.text
+    result = moved.json()
+    assert (result["moved"], result["refused"]) == (1, 0)
+    assert result["results"][0]["loan"]["officer"] == "officer2"
+    detail = (await loan_api.get("head1", f"/loans/{loan_id}")).json()
+    assert detail["loan"]["officer"] == "officer2"
+    [handover] = detail["workflow"]["servicing"]["handovers"]
+    assert (handover["from_officer"], handover["signed_by_head"]) == ("officer1", "head1")
+    [check] = await _open_tasks(loan_api, "officer2", loan_id)
+    assert check["claimed_by"] == "officer2"
+    assert await _open_tasks(loan_api, "officer1", loan_id) == []
