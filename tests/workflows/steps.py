@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from adapters.ledger import CASH, Posting, PostingLine, SqlLedger, settlement_account_code
 from domain.loan import LoanApplication, Stage
+from store.db import SessionFactory
 from tests.samples import actor, approve, forward, report, signing
 from tests.workflows.conftest import LoanHarness
 from workflows.loan import LoanWorkflow
@@ -91,11 +92,11 @@ async def disbursed(loans: LoanHarness, app: LoanApplication) -> tuple[Handle, L
     return loans.client.get_workflow_handle(handle.id, result_type=LoanOutcome), status
 
 
-def spend_proceeds(loans: LoanHarness, status: LoanStatus, account: str) -> None:
+def spend_proceeds(sessions: SessionFactory, status: LoanStatus, account: str) -> None:
     """The borrower draws the loan in cash (a deposit-system event, outside loanflow)."""
     assert status.approved is not None
     amount = status.approved.amount
-    SqlLedger(loans.sessions).post(
+    SqlLedger(sessions).post(
         Posting(
             idempotency_key=f"test/{status.loan_id}/drawdown",
             loan_id=status.loan_id,

@@ -212,7 +212,7 @@ async def test_f1_a_reviewer_may_classify_lower_never_higher(loans: LoanHarness)
     today = await loans.today()
     app = application(today)
     handle, status = await disbursed(loans, app)
-    spend_proceeds(loans, status, app.applicant.settlement_account)
+    spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
     step = ClassifyLoan(
         actor=actor("reviewer1"), loan_class=LoanClass.SUBSTANDARD, reason="经营亏损"
     )
@@ -264,7 +264,7 @@ async def test_lump_sum_maturity_notice_and_one_collection_action(loans: LoanHar
     today = await loans.today()
     app = application(today, purpose="durable_goods", repayment_method="lump_sum", term_months=6)
     handle, status = await disbursed(loans, app)
-    spend_proceeds(loans, status, app.applicant.settlement_account)
+    spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
     [line] = status.schedule
     await sleep_until(loans, line.due_date + timedelta(days=1))
     days = await sms_days(loans, status.loan_id)
@@ -320,7 +320,7 @@ async def test_p4_partial_then_full_prepayment_with_the_heads_consent(loans: Loa
     today = await loans.today()
     app = application(today)
     handle, status = await disbursed(loans, app)
-    spend_proceeds(loans, status, app.applicant.settlement_account)
+    spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
     first = status.schedule[0]
     await pay(handle, D("10000.00"))  # the borrower brings the money to the counter
 
@@ -381,7 +381,7 @@ async def test_z1_a_loss_loan_written_off_and_later_recoveries_still_post(
     app = application(today)
     handle, status = await disbursed(loans, app)
     loan_id = status.loan_id
-    spend_proceeds(loans, status, app.applicant.settlement_account)
+    spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
     proposal = ProposeWriteOff(actor=actor("manager1"), reason="借款人死亡，无财产可供执行")
     not_loss = await refusal(handle, LoanServicingWorkflow.propose_write_off, proposal)
     assert not_loss["rule"] == "Z-1" and "正常" in not_loss["refusals"][0]["message"]

@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.loan import LoanWorkflow
+from workflows.servicing import LoanServicingWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -21,10 +22,19 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
-    replayer = Replayer(workflows=[LoanWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[LoanWorkflow, LoanServicingWorkflow], data_converter=pydantic_data_converter
+    )
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
 
 
-def test_a_history_is_recorded() -> None:
-    assert [p.stem for p in HISTORIES] == ["origination_happy_path"]
+def test_the_recorded_histories() -> None:
+    """origination_happy_path: a loan parked at disbursement by the code before servicing
+    (it must keep waiting); servicing_run_01: origination that continues as new into
+    servicing; 02-05: post-loan runs (first check, a due date collected, one missed with
+    the ladder and notices, the arrears paid at the counter)."""
+    assert [p.stem for p in HISTORIES] == [
+        "origination_happy_path",
+        *(f"servicing_run_{n:02d}" for n in range(1, 6)),
+    ]

@@ -91,7 +91,7 @@ async def test_installments_paid_on_time_run_to_closure(loans: LoanHarness) -> N
     handle, status = await disbursed(loans, app)
     loan_id = status.loan_id
     account = app.applicant.settlement_account
-    spend_proceeds(loans, status, account)
+    spend_proceeds(loans.sessions, status, account)
     schedule = status.schedule
     assert len(schedule) == 13
 
@@ -170,7 +170,7 @@ async def test_missed_installments_climb_the_ladder_then_are_repaid_and_close(
     )
     handle, status = await disbursed(loans, app)
     loan_id = status.loan_id
-    spend_proceeds(loans, status, app.applicant.settlement_account)
+    spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
     first, second, third = status.schedule[:3]
     rate = D("0.0720")
     calendar = WorkingCalendar(loans.policy.calendar)
