@@ -5,6 +5,7 @@ python manage.py migrate                     # apply Alembic migrations to LOANF
 python manage.py seed                        # development branches and staff
 python manage.py check-policy [FILE]         # validate a policy file
 python manage.py register-search-attributes  # once, on an existing Temporal cluster
+python manage.py begin-servicing             # once, after upgrading from before servicing
 """
 
 from __future__ import annotations
@@ -83,6 +84,33 @@ async def register_search_attributes(settings: Settings) -> None:
             )
         )
     print(f"search attributes registered: {', '.join(k.name for k in ALL_KEYS)}")
+
+
+async def begin_servicing(settings: Settings) -> int:
+    """Moves loans paid out before post-loan management existed into it: their workflows
+    wait at disbursement (kept so by ``workflow.patched("servicing")``) for this signal."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from workflows.loan import LoanWorkflow
+    from workflows.messages import BeginServicing
+
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        **settings.temporal_connect_options(),
+    )
+    query = (
+        "WorkflowType = 'LoanWorkflow' AND ExecutionStatus = 'Running' "
+        "AND LoanStage = 'disbursed'"
+    )
+    moved = 0
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        await handle.signal(LoanWorkflow.begin_servicing, BeginServicing())
+        moved += 1
+    print(f"post-loan management begun for {moved} disbursed loan(s)")
+    return moved
 
 
 def run(settings: Settings) -> int:
@@ -228,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     policy = sub.add_parser("check-policy", help="validate a policy file")
     policy.add_argument("file", nargs="?", type=Path)
     sub.add_parser("register-search-attributes", help="add the loan search attributes to a cluster")
+    sub.add_parser("begin-servicing", help="move loans paid out before servicing into it")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "run":
@@ -240,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         check_policy(args.file or settings.policy_file)
     elif args.command == "register-search-attributes":
         asyncio.run(register_search_attributes(settings))
+    elif args.command == "begin-servicing":
+        asyncio.run(begin_servicing(settings))
     return 0
 
 

@@ -15,10 +15,12 @@ from typing import Any
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+import manage
 from api.security import hash_password
 from api.services import servicing
 from api.services.users import DEV_PASSWORD
 from domain.loan import Actor, Role
+from settings import Settings
 from store.models import LoanRecord, StaffUser, Task
 from tests.api.conftest import LoanApi, Login, china_today
 from tests.samples import application_data
@@ -418,3 +420,14 @@ async def test_a_handover_moves_the_officers_loans_and_open_tasks(loan_api: Loan
     [check] = await _open_tasks(loan_api, "officer2", loan_id)
     assert check["claimed_by"] == "officer2"
     assert await _open_tasks(loan_api, "officer1", loan_id) == []
+
+
+async def test_begin_servicing_finds_no_parked_loan_under_the_current_code(
+    loan_api: LoanApi, api_settings: Settings
+) -> None:
+    """``manage.py begin-servicing`` asks the real server for loans parked at disbursement
+    (only loans paid out by the code before servicing are); a loan paid out now serves at
+    once, so none is found and nothing is signalled."""
+    loan_id = await loan_api.apply()
+    await loan_api.to_repaying(loan_id)
+    assert await manage.begin_servicing(api_settings) == 0
