@@ -420,6 +420,21 @@ async def test_a_handover_moves_the_officers_loans_and_open_tasks(loan_api: Loan
     [check] = await _open_tasks(loan_api, "officer2", loan_id)
     assert check["claimed_by"] == "officer2"
     assert await _open_tasks(loan_api, "officer1", loan_id) == []
+    # The leaving officer may no longer report the loan's check: it is the successor's.
+    findings = {
+        "purpose_kept": True,
+        "business_normal": True,
+        "household_income": "稳定",
+        "health": "良好",
+        "marriage": "已婚",
+        "contact_details_current": True,
+    }
+    late = await loan_api.post(
+        "officer1",
+        f"/loans/{loan_id}/inspections",
+        {"task_key": check["task_key"], "findings": findings},
+    )
+    assert late.status_code == 409 and "officer2" in _error(late)["message"]
 
 
 async def test_begin_servicing_finds_no_parked_loan_under_the_current_code(

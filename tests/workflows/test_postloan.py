@@ -29,6 +29,7 @@ from workflows.messages import (
     ProposeWriteOff,
     RaiseWarning,
     RecordCollectionAction,
+    RecordNoticeReceipt,
     ReportInspection,
     RequestExtension,
     RequestPrepayment,
@@ -498,6 +499,9 @@ async def test_x_extension_on_the_original_route_new_schedule_and_class_capped(
     assert signed.schedule[-1].principal == D("30000.00")
     # X-7: once only.
     assert "X-7" in await refused_rules(ask)
+    # X-1: and never within 15 days of maturity.
+    await sleep_until(loans, signed.schedule[-1].due_date - timedelta(days=10))
+    assert {"X-1", "X-7"} <= await refused_rules(ask)
 
     # The extended loan runs to its new maturity; 18 months in all: the maturity notice
     # comes 30 days ahead (P-3, term > 12 months).
@@ -507,3 +511,62 @@ async def test_x_extension_on_the_original_route_new_schedule_and_class_capped(
     assert (await status_of(handle)).stage is Stage.CLOSED
     days = await sms_days(loans, status.loan_id)
     assert days["maturity_notice"][-1] == signed.schedule[-1].due_date - timedelta(days=30)
+
+
+async def test_d3_no_receipt_opens_a_follow_up_and_notices_are_renewed_every_six_months(
+    loans: LoanHarness,
+) -> None:
+    """D-2 at once, D-3: a notice whose receipt is not back within 30 days opens a task (a
+    visit, notarised delivery, payment order or lawsuit); while the loan stays overdue a
+    new notice goes out at least every 6 months, so the limitation period never runs out."""
+    today = await loans.today()
+    app = application(today, purpose="durable_goods", repayment_method="lump_sum", term_months=6)
+    handle, status = await disbursed(loans, app)
+    spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
+    [line] = status.schedule
+    overdue_on = line.due_date + timedelta(days=1)
+    await sleep_until(loans, overdue_on + timedelta(days=31))
+    view = (await status_of(handle)).servicing
+    assert view is not None
+    [notice] = view.notices
+    assert notice.sent_on == overdue_on and notice.recipients == ["张大山", "李四"]
+    follow_up = [t for t in (await status_of(handle)).open_tasks if t.kind == "notice_follow_up"]
+    assert [t.task_key for t in follow_up] == [f"{notice.notice_key}:follow-up"]
+    # A receipt dated in the future is refused; the officer records the follow-up instead.
+    refused = await refusal(
+        handle,
+        LoanServicingWorkflow.record_notice_receipt,
+        RecordNoticeReceipt(
+            actor=actor("officer1"),
+            notice_key=notice.notice_key,
+            received_on=overdue_on + timedelta(days=400),
+        ),
+    )
+    assert (refused["rule"], refused["kind"]) == ("D-3", "invalid")
+    done: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.record_collection_action,
+        RecordCollectionAction(
+            actor=actor("officer1"),
+            task_key=follow_up[0].task_key,
+            actions=["公证送达"],
+            outcome="已公证送达催收通知书",
+        ),
+    )
+    assert done.servicing is not None and "公证送达" in done.servicing.notices[0].follow_up
+
+    await sleep_until(loans, add_months(overdue_on, 6) + timedelta(days=1))
+    renewed = (await status_of(handle)).servicing
+    assert renewed is not None
+    assert [n.sent_on for n in renewed.notices] == [overdue_on, add_months(overdue_on, 6)]
+    # The second notice comes back signed in time: no follow-up for it.
+    second = renewed.notices[1]
+    received: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.record_notice_receipt,
+        RecordNoticeReceipt(
+            actor=actor("officer1"), notice_key=second.notice_key, received_on=second.sent_on
+        ),
+    )
+    assert received.servicing is not None
+    assert received.servicing.notices[1].receipt_on == second.sent_on
+    await sleep_until(loans, second.sent_on + timedelta(days=32))
+    assert not [t for t in (await status_of(handle)).open_tasks if t.kind == "notice_follow_up"]
