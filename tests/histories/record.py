@@ -1,18 +1,18 @@
 """Records the workflow histories that the replay test keeps replaying.
 
-    .venv/bin/python -m tests.histories.record servicing
+    .venv/bin/python -m tests.histories.record
 
 Run it only when a history is to be added; never to "fix" a failing replay test: a
 replay failure means running loans would break (use ``workflow.patched`` instead).
-``origination`` records the origination run as the code of its day wrote it (kept from
-before servicing existed: a loan parked at disbursement); ``servicing`` records a loan
-from application through its first months of post-loan management, one file per run.
+It records a loan from application through its first months of post-loan management,
+one file per run (``servicing_run_NN.json``). ``origination_happy_path.json`` was recorded
+by the code before servicing existed (commit 1280708): a loan parked at disbursement. It
+cannot be recorded again and is kept as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +25,6 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.audit import loan_runs
-from api.services.users import seed_development_data
 from domain.calendar import CHINA, china_date
 from domain.inspection import InspectionFindings
 from domain.loan import Stage
@@ -53,65 +52,6 @@ from workflows.messages import (
 from workflows.servicing import LoanServicingWorkflow
 
 HISTORIES = Path(__file__).parent
-
-
-async def record_origination_happy_path() -> Path:
-    env = await start_time_skipping()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/record.db"
-        upgrade_database(url)
-        engine = make_engine(url)
-        sessions = session_factory(engine)
-        with sessions() as session:
-            seed_development_data(session)
-        settings = Settings(environment="test", database_url=url, task_queue="record")
-        policy = load_policy(PROJECT_DIR / "policy" / "loanflow-2026.1.toml")
-        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-            async with build_worker(env.client, sessions, settings, executor):
-                today = china_date(await env.get_current_time())
-                loan_id = f"REC{uuid.uuid4().hex[:8].upper()}"
-                handle = await env.client.start_workflow(
-                    LoanWorkflow.run,
-                    ApplyForLoan(
-                        loan_id=loan_id,
-                        application=application(today),
-                        branch_code="CB01",
-                        prefecture_code="PF01",
-                        officer=actor("officer1"),
-                        applied_at=datetime.now(UTC),
-                        policy=policy,
-                    ),
-                    id=workflow_id_for(loan_id),
-                    task_queue=settings.task_queue,
-                )
-                while (await handle.query(LoanWorkflow.status)).stage is not Stage.INVESTIGATION:
-                    await asyncio.sleep(0.05)
-                for officer in ("officer1", "officer2"):
-                    await handle.execute_update(
-                        LoanWorkflow.submit_investigation,
-                        SubmitInvestigation(actor=actor(officer), report=report()),
-                    )
-                await handle.execute_update(
-                    LoanWorkflow.review_loan,
-                    SubmitReview(actor=actor("reviewer1"), review=forward()),
-                )
-                await handle.execute_update(
-                    LoanWorkflow.decide_loan,
-                    DecideLoan(actor=actor("approver1"), decision=approve()),
-                )
-                await handle.execute_update(
-                    LoanWorkflow.sign_contract,
-                    SignContract(actor=actor("officer1"), signing=signing(today)),
-                )
-                while (await handle.query(LoanWorkflow.status)).stage is not Stage.DISBURSED:
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(0.5)  # let the disbursement SMS complete
-                history = await handle.fetch_history()
-        engine.dispose()
-    await env.shutdown()
-    path = HISTORIES / "origination_happy_path.json"
-    path.write_text(history.to_json(), encoding="utf-8")
-    return path
 
 
 async def record_servicing_runs() -> list[Path]:
@@ -227,8 +167,4 @@ async def _pay(handle: WorkflowHandle[Any, Any], amount: Decimal) -> LoanStatus:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1] if len(sys.argv) > 1 else "servicing"
-    if which == "origination":
-        print(f"recorded {asyncio.run(record_origination_happy_path())}")
-    else:
-        print(f"recorded {[p.name for p in asyncio.run(record_servicing_runs())]}")
+    print(f"recorded {[p.name for p in asyncio.run(record_servicing_runs())]}")
