@@ -267,8 +267,13 @@ async def test_missed_installments_climb_the_ladder_then_are_repaid_and_close(
     assert (status.servicing.arrears, status.servicing.bucket) == (D("0.00"), Bucket.CURRENT)
     assert status.servicing.overdue_since is None
     assert all(s.done_on is not None for s in status.servicing.collection)
-    penalties = SqlLedger(loans.sessions).balance(PENALTY_INTEREST, loan_id)
+    ledger = SqlLedger(loans.sessions)
+    penalties = ledger.balance(PENALTY_INTEREST, loan_id)
     assert -penalties == status.servicing.repaid.penalty > 0  # collected into income
+    # The ledger reconciles with the workflow's book: what 1301 still holds is what the
+    # borrower still owes in principal, and every entry balances.
+    assert ledger.balance(LOANS_RECEIVABLE, loan_id) == status.servicing.principal_outstanding
+    assert sum(ledger.account_balances().values()) == 0
 
     # The rest of the schedule paid from the account: the loan closes at maturity (P-7).
     rest = sum((line.payment for line in status.schedule[3:]), D("0"))
