@@ -259,10 +259,11 @@ def standing_on(
     )
 
 
-def band_changes(book: LoanBook, after: date, policy: Policy) -> list[int]:
+def band_changes(book: LoanBook, reviewed_dpd: int, policy: Policy) -> list[int]:
     """The days past due at which the loan next changes band (F-1 class, D-4 bucket,
-    F-2 score, D-1 rung), counted from the oldest unpaid due date; each is a day the
-    workflow must wake up on even if nothing else happens (F-3)."""
+    F-2 score, D-1 rung), counted from the oldest unpaid due date, after the days past due
+    at the last review; each is a day the workflow must wake up on even if nothing else
+    happens (F-3). Counting from the last review, not from today, never skips a band."""
     if book.oldest_unpaid_due is None:
         return []
     rules = policy.classification
@@ -277,5 +278,4 @@ def band_changes(book: LoanBook, after: date, policy: Policy) -> list[int]:
         rules.doubtful_max_dpd + 1,
         *(limit + 1 for limit, _ in BUCKET_LIMITS),
     }
-    now = book.days_past_due(after)
-    return sorted(m for m in marks if m > now)
+    return sorted(m for m in marks if m > reviewed_dpd)

@@ -311,6 +311,7 @@ class ServicingState(_Message):
 
     revision: int  # of the register projection: every run goes on counting
     payments: int = 0  # payments taken so far; numbers their idempotency keys
+    payment_update_ids: list[str] = Field(default_factory=list)  # the latest, across runs
     reminders_sent: list[str] = Field(default_factory=list)  # of the coming due date
     score_events: list[ScoreEvent] = Field(default_factory=list)  # F-2, once per loan
     judged_class: LoanClass | None = None  # F-1 judgement (never better than the floor)
@@ -325,6 +326,8 @@ class ServicingState(_Message):
     judgement_reason: str = ""  # F-1: why a reviewer put the loan lower
     blacklisted: bool = False  # D-5
     score: int | None = None  # the household's score after F-2 events (None: the rating's)
+    reviewed_dpd: int = 0  # days past due at the last review: the next band is after it (F-3)
+    noticed_overdue: int = 0  # overdue installments the D-2 notices have covered
     prepayments: list[PrepaymentRecord] = Field(default_factory=list)
     write_off: WriteOffRecord | None = None
     extensions: list[ExtensionRecord] = Field(default_factory=list)

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import (
@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.eligibility import credit_grade
     from domain.errors import ViolationKind
     from domain.extension import (
+        EXTENDABLE_CLASSES,
         ExtensionRequest,
         check_agreement_signed,
         check_extension_method,
@@ -143,6 +144,10 @@ BATCH_HOUR = time(9, 0)
 REVIEWS = {Stage.REVIEW, Stage.PREFECTURE_REVIEW}
 # Stages in which the loan is serviced: repaid, or written off and still recovered (Z-1).
 SERVICED = frozenset({Stage.REPAYING, Stage.WRITTEN_OFF})
+# A run continues as new after the first dated event that finds its history this long.
+RUN_EVENT_BUDGET = 300
+# Counter payments remembered by update id across runs, so a resubmission posts once.
+PAYMENT_IDS_KEPT = 50
 # A run also ends when Temporal suggests it, or after this many human steps.
 MAX_STEPS_PER_RUN = 10
 
@@ -171,21 +176,33 @@ class LoanServicingWorkflow:
             if self._written_off()
             else Stage.REPAYING
         )
-        self._steps: list[tuple[int, Callable[[], Awaitable[None]]]] = []
+        self._steps: list[tuple[int, Callable[[], Awaitable[None]], Callable[[], None]]] = []
+        self._steps_refused: dict[int, ApplicationError] = {}
         self._steps_accepted = 0
         self._steps_done: set[int] = set()
         self._closed_at: datetime | None = None
+        self._lean = False
+        self._searchable: tuple[object, ...] = ()  # what Temporal's list last showed
 
     # ------------------------------------------------------------------ run
 
     @workflow.run
     async def run(self, inp: ServiceLoan) -> LoanOutcome:
+        # Runs recorded before "lean" keep their commands: the sweep of arrears at band
+        # events, D-2 notices per overdue installment, no stale reminders, bands counted from
+        # the last review, local activities for the register and SMS, fewer search-attribute
+        # upserts, and a run that ends on an event budget instead of after every event.
+        self._lean = workflow.patched("lean")
         if inp.origination.stage is not Stage.REPAYING:
             await self._enter()
+        if self._book.settled and self._stage in SERVICED:
+            await self._close()
         while self._stage in SERVICED:
             at, event = self._next_event()
             if await self._wait_until(at):
                 ends_run = await self._on_event(event)
+                if self._lean:
+                    ends_run = ends_run and self._over_budget()
             else:
                 await self._take_steps()
                 ends_run = self._steps_accepted >= MAX_STEPS_PER_RUN or (
@@ -195,6 +212,9 @@ class LoanServicingWorkflow:
                 await self._close()
             if ends_run and self._stage in SERVICED:
                 await self._finish_steps()
+                if self._book.settled:  # a step applied just now paid the loan off
+                    await self._close()
+                    break
                 workflow.continue_as_new(self._next_run())
 
         # P-7: the officer's final evaluation closes the archive; then the workflow ends.
@@ -228,6 +248,8 @@ class LoanServicingWorkflow:
             )
             await self._project()
         elif kind == "renotice":
+            if self._lean:
+                await self._collect_arrears(f"sweep/r{self._state.revision}")
             await self._send_overdue_notices()
             await self._project()
         elif kind == "receipt":
@@ -236,7 +258,9 @@ class LoanServicingWorkflow:
         elif kind == "escalate":
             self._state.warnings[int(arg)].escalated = True
             await self._project()
-        else:
+        else:  # a band of days past due: what reached the account meanwhile is taken first
+            if self._lean:
+                await self._collect_arrears(f"sweep/r{self._state.revision}")
             await self._review_standing()
         return True
 
@@ -245,14 +269,26 @@ class LoanServicingWorkflow:
         events: list[tuple[datetime, str]] = []
         upcoming = None if self._written_off() else self._book.next_installment
         if upcoming is not None:
+            today = self._today()
             events += [
                 (batch_time(r.send_on), f"reminder:{self._reminder_key(r)}")
                 for r in self._reminders_for(upcoming)
+                # A reminder whose day has passed (the loan was down, or caught up late)
+                # would only confuse; the due date's own message follows.
                 if self._reminder_key(r) not in self._state.reminders_sent
+                and (r.send_on >= today or not self._lean)
             ]
             events.append((batch_time(upcoming.due_date), "due"))
         oldest = self._book.oldest_unpaid_due
-        marks = [] if self._written_off() else band_changes(self._book, self._today(), self._policy)
+        marks = (
+            []
+            if self._written_off()
+            else band_changes(
+                self._book,
+                self._state.reviewed_dpd if self._lean else self._book.days_past_due(self._today()),
+                self._policy,
+            )
+        )
         if oldest is not None and marks:
             events.append((batch_time(oldest + timedelta(days=marks[0])), "standing"))
         routine = None if self._written_off() else self._routine_check_due()
@@ -274,6 +310,10 @@ class LoanServicingWorkflow:
                     (batch_time(warning.escalate_by + timedelta(days=1)), f"escalate:{n}")
                 )
         return min(events) if events else (None, "")
+
+    def _over_budget(self) -> bool:
+        """A run ends after a dated event once its history has reached the budget."""
+        return workflow.info().get_current_history_length() >= RUN_EVENT_BUDGET
 
     async def _wait_until(self, at: datetime | None) -> bool:
         """True when ``at`` came; False when a human step arrived first."""
@@ -316,12 +356,14 @@ class LoanServicingWorkflow:
         kind, _, number = key.partition("-")
         line = self._book.schedule[int(number) - 1]
         self._state.reminders_sent.append(key)
+        payment = line.payment + self._book.arrears.total
         await self._send_sms(
             "interest_reminder" if kind == "interest" else "maturity_notice",
-            f"reminder/{key}",
+            # After a prepayment or an extension the figures change: a new text, a new key.
+            f"reminder/{key}/{line.due_date}/{payment}",
             {
                 "due_date": line.due_date,
-                "payment": line.payment + self._book.arrears.total,
+                "payment": payment,
                 "installment": line.number,
                 "installments": len(self._book.schedule),
                 "settlement_account_masked": self._account_masked(),
@@ -382,49 +424,58 @@ class LoanServicingWorkflow:
         if amount <= 0:
             return Allocation()
         allocation = allocate(amount, owed, self._policy.repayment.allocation_order)
-        try:
-            await self._post_collection(allocation, step, value_date)
-        except ActivityError as failed:
-            # Funds left the account between reading and posting: nothing was posted, and
-            # what is unpaid stays owed until the next payment or event collects it.
-            workflow.logger.error("loan %s: %s not collected: %s", self._loan_id, step, failed)
-            return Allocation()
-        return allocation
+        return await self._post_collection(allocation, step, value_date)
 
-    async def _post_collection(self, allocation: Allocation, step: str, value_date: date) -> None:
-        """One repayment posting; after a write-off the principal part is a recovery (Z-1)
-        against the loss reserve, the interest parts income as before."""
+    async def _post_collection(
+        self, allocation: Allocation, step: str, value_date: date
+    ) -> Allocation:
+        """Post a collection and answer what was posted: the book follows the ledger.
+
+        After a write-off the principal part is a recovery (Z-1) against the loss reserve
+        and the interest parts are income, two entries. A posting refused because the funds
+        left the account in between posts nothing; what is unpaid stays owed."""
         account = self._app.applicant.settlement_account
+        zero = Decimal("0.00")
+        principal = {"overdue_principal": zero, "current_principal": zero}
+        posted = Allocation()
+        rest = allocation
         recovered = allocation.overdue_principal + allocation.current_principal
-        if self._written_off() and recovered > 0:
-            await workflow.execute_activity_method(
-                LedgerActivities.post_recovery,
-                PostRecoveryInput(
-                    idempotency_key=self._key(f"{step}/recovery"),
-                    loan_id=self._loan_id,
-                    settlement_account=account,
-                    amount=recovered,
-                    value_date=value_date,
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-            )
-            allocation = allocation.model_copy(
-                update={"overdue_principal": Decimal("0.00"), "current_principal": Decimal("0.00")}
-            )
-        if allocation.applied > 0:
-            await workflow.execute_activity_method(
-                LedgerActivities.post_repayment,
-                PostRepaymentInput(
-                    idempotency_key=self._key(step),
-                    loan_id=self._loan_id,
-                    settlement_account=account,
-                    allocation=allocation,
-                    value_date=value_date,
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-            )
+        try:
+            if self._written_off() and recovered > 0:
+                await workflow.execute_activity_method(
+                    LedgerActivities.post_recovery,
+                    PostRecoveryInput(
+                        idempotency_key=self._key(f"{step}/recovery"),
+                        loan_id=self._loan_id,
+                        settlement_account=account,
+                        amount=recovered,
+                        value_date=value_date,
+                    ),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
+                )
+                posted = Allocation(
+                    overdue_principal=allocation.overdue_principal,
+                    current_principal=allocation.current_principal,
+                )
+                rest = allocation.model_copy(update=principal)
+            if rest.applied > 0:
+                await workflow.execute_activity_method(
+                    LedgerActivities.post_repayment,
+                    PostRepaymentInput(
+                        idempotency_key=self._key(step),
+                        loan_id=self._loan_id,
+                        settlement_account=account,
+                        allocation=rest,
+                        value_date=value_date,
+                    ),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
+                )
+                posted = allocation
+        except ActivityError as failed:
+            workflow.logger.error("loan %s: %s not collected: %s", self._loan_id, step, failed)
+        return posted
 
     async def _collect_arrears(self, step: str) -> None:
         """Whatever is overdue is collected at once from what the account holds (P-6).
@@ -471,7 +522,7 @@ class LoanServicingWorkflow:
         """提前收回 (K-5, W-2): the whole balance is due today and collected as far as it can be."""
         workflow.logger.warning("loan %s called in: %s", self._loan_id, why)
         self._book = call_in(self._book, self._today(), self._rate(), self._policy)
-        await self._collect_arrears("called-in")
+        await self._collect_arrears(f"called-in/r{self._state.revision}")
 
     def _quote(self, amount: Decimal, on: date) -> PrepaymentQuote:
         """P-4, by the rules: raises ValueError when the amount cannot be a prepayment today."""
@@ -491,6 +542,9 @@ class LoanServicingWorkflow:
         """P-4: collect the quote from the settlement account; the schedule is recomputed."""
         today = self._today()
         record.done_on = today
+        if self._book.arrears.total > 0:  # an installment fell overdue while the head decided
+            record.outcome = "not made: arrears are settled before a prepayment (P-6)"
+            return
         try:
             quote = self._quote(record.amount, today)
         except ValueError as reason:  # a due date passed while the head decided
@@ -505,23 +559,27 @@ class LoanServicingWorkflow:
         if available < quote.total_due:
             record.outcome = f"not made: the account holds {available}, {quote.total_due} is due"
             return
-        await workflow.execute_activity_method(
-            LedgerActivities.post_repayment,
-            PostRepaymentInput(
-                idempotency_key=self._key(record.task_key.rsplit(":", 1)[-1]),
-                loan_id=self._loan_id,
-                settlement_account=self._app.applicant.settlement_account,
-                allocation=Allocation(
-                    current_interest=quote.interest_to_date,
-                    current_principal=quote.principal_prepaid,
+        try:
+            await workflow.execute_activity_method(
+                LedgerActivities.post_repayment,
+                PostRepaymentInput(
+                    idempotency_key=self._key(record.task_key.rsplit(":", 1)[-1]),
+                    loan_id=self._loan_id,
+                    settlement_account=self._app.applicant.settlement_account,
+                    allocation=Allocation(
+                        current_interest=quote.interest_to_date,
+                        current_principal=quote.principal_prepaid,
+                    ),
+                    fee=quote.fee,
+                    value_date=today,
+                    memo="提前还款",
                 ),
-                fee=quote.fee,
-                value_date=today,
-                memo="提前还款",
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-        )
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        except ActivityError as failed:  # the funds left the account in between
+            record.outcome = f"not made: {failed.cause or failed}"
+            return
         self._book = apply_prepayment(self._book, quote)
         self._state.reminders_sent = []
         record.outcome = "full" if quote.full else "partial"
@@ -564,7 +622,12 @@ class LoanServicingWorkflow:
         )
 
     def _maturity(self) -> date:
-        return self._book.schedule[-1].due_date
+        """The last due date; a loan prepaid in full before its first has the contract's."""
+        if self._book.schedule:
+            return self._book.schedule[-1].due_date
+        maturity = self._inp.origination.maturity_date
+        assert maturity is not None
+        return maturity
 
     def _extension_at(self, step: str, rule: str, stages: set[Stage]) -> ExtensionRecord:
         extension = self._open_extension()
@@ -642,6 +705,7 @@ class LoanServicingWorkflow:
         arrears open the collection ladder (D-1), the notices (D-2) and a special check (K-4)."""
         view = self._view()
         today = self._today()
+        self._state.reviewed_dpd = view.days_past_due
         if view.days_past_due >= 1 and self._state.overdue_since is None:
             await self._arrears_begin(today)
         elif self._book.arrears.total == 0 and self._state.overdue_since is not None:
@@ -650,6 +714,9 @@ class LoanServicingWorkflow:
             await self._project()
             return
         if self._state.overdue_since is not None:
+            if self._lean and self._book.installments_overdue > self._state.noticed_overdue:
+                await self._send_overdue_notices()  # D-2: any new overdue, within 15 days
+            self._state.noticed_overdue = self._book.installments_overdue
             await self._climb_ladder(view.days_past_due, today)
         for event in score_events_for_dpd(
             view.days_past_due, view.days_past_due, view.loan_class, set(self._state.score_events)
@@ -659,12 +726,14 @@ class LoanServicingWorkflow:
 
     async def _arrears_begin(self, today: date) -> None:
         self._state.overdue_since = today
+        self._state.noticed_overdue = self._book.installments_overdue
         self._open_inspection("special", today)  # K-4: at once
         self._raise_warning(WarningSignal.OVERDUE_OR_ARREARS, "workflow", "逾期/欠息")
         await self._send_overdue_notices()  # D-2: well within the 15 days
 
     def _arrears_end(self, today: date) -> None:
         self._state.overdue_since = None
+        self._state.noticed_overdue = 0
         for step in self._state.collection:
             if step.done_on is None:
                 step.done_on, step.done_by, step.outcome = today, "workflow", "arrears repaid"
@@ -874,18 +943,33 @@ class LoanServicingWorkflow:
 
     # ------------------------------------------------------------------ human steps
 
-    async def _accept(self, work: Callable[[], Awaitable[None]]) -> LoanStatus:
-        """Queue a validated step for the main loop and answer once it has been applied."""
+    async def _accept(
+        self, work: Callable[[], Awaitable[None]], recheck: Callable[[], None]
+    ) -> LoanStatus:
+        """Queue a validated step for the main loop and answer once it has been applied.
+
+        Steps accepted together, or while a due date was being processed, were validated
+        against the state before the ones ahead of them: each is checked again just before
+        it is applied, and a step that no longer holds is refused (the update fails, the
+        loan does not)."""
         self._steps_accepted += 1
         number = self._steps_accepted
-        self._steps.append((number, work))
+        self._steps.append((number, work, recheck))
         await workflow.wait_condition(lambda: number in self._steps_done)
+        refused = self._steps_refused.pop(number, None)
+        if refused is not None:
+            raise refused
         return self.status()
 
     async def _take_steps(self) -> None:
         while self._steps:
-            number, work = self._steps.pop(0)
-            await work()
+            number, work, recheck = self._steps.pop(0)
+            try:
+                recheck()
+            except ApplicationError as refused:
+                self._steps_refused[number] = refused
+            else:
+                await work()
             self._steps_done.add(number)
 
     async def _finish_steps(self) -> None:
@@ -898,10 +982,23 @@ class LoanServicingWorkflow:
 
     @workflow.update
     async def record_payment(self, inp: RecordPayment) -> LoanStatus:
-        """A teller takes money for the loan at the counter (柜面还款)."""
+        """A teller takes money for the loan at the counter (柜面还款).
+
+        A resubmission (same update id, from the API's Idempotency-Key) answers without a
+        second deposit, even after the workflow has continued as new."""
+        update = workflow.current_update_info()
+        if update is not None and update.id in self._state.payment_update_ids:
+            return self.status()
         self._state.payments += 1
         number = self._state.payments
-        return await self._accept(lambda: self._take_payment(number, inp))
+        if update is not None:
+            self._state.payment_update_ids = [
+                *self._state.payment_update_ids[-(PAYMENT_IDS_KEPT - 1) :],
+                update.id,
+            ]
+        return await self._accept(
+            lambda: self._take_payment(number, inp), lambda: self._validate_record_payment(inp)
+        )
 
     @record_payment.validator
     def _validate_record_payment(self, inp: RecordPayment) -> None:
@@ -923,11 +1020,11 @@ class LoanServicingWorkflow:
                     notice.follow_up = "; ".join([*inp.actions, inp.outcome])
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_record_collection_action(inp))
 
     @record_collection_action.validator
     def _validate_record_collection_action(self, inp: RecordCollectionAction) -> None:
-        self._check_repaying("record_collection_action", "D-1")
+        self._check_repaying("record_collection_action", "D-1", written_off_too=True)
         self._check_open_task("D-1", inp.task_key, {"collect", "notice_follow_up"})
         check_actor("D-1", "record_collection_action", inp.actor, Role.LOAN_OFFICER, self._branch())
 
@@ -941,7 +1038,7 @@ class LoanServicingWorkflow:
                     notice.receipt_on = inp.received_on
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_record_notice_receipt(inp))
 
     @record_notice_receipt.validator
     def _validate_record_notice_receipt(self, inp: RecordNoticeReceipt) -> None:
@@ -991,7 +1088,7 @@ class LoanServicingWorkflow:
                 await self._call_in(f"misuse of funds found by {inp.actor.username} (K-5)")
             await self._review_standing()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_report_inspection(inp))
 
     @report_inspection.validator
     def _validate_report_inspection(self, inp: ReportInspection) -> None:
@@ -1007,7 +1104,7 @@ class LoanServicingWorkflow:
             self._raise_warning(inp.signal, inp.actor.username, inp.note)
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_raise_warning(inp))
 
     @raise_warning.validator
     def _validate_raise_warning(self, inp: RaiseWarning) -> None:
@@ -1027,7 +1124,7 @@ class LoanServicingWorkflow:
                 await self._call_in(f"{warning.signal.value}: {inp.note}")
             await self._review_standing()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_decide_warning(inp))
 
     @decide_warning.validator
     def _validate_decide_warning(self, inp: DecideWarning) -> None:
@@ -1046,7 +1143,7 @@ class LoanServicingWorkflow:
             self._state.judgement_reason = inp.reason
             await self._review_standing()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_classify_loan(inp))
 
     @classify_loan.validator
     def _validate_classify_loan(self, inp: ClassifyLoan) -> None:
@@ -1076,7 +1173,7 @@ class LoanServicingWorkflow:
             self._state.blacklisted = True
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_mark_wilful_default(inp))
 
     @mark_wilful_default.validator
     def _validate_mark_wilful_default(self, inp: MarkWilfulDefault) -> None:
@@ -1111,7 +1208,7 @@ class LoanServicingWorkflow:
                 await self._prepay(record)
             await self._review_standing()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_request_prepayment(inp))
 
     @request_prepayment.validator
     def _validate_request_prepayment(self, inp: RequestPrepayment) -> None:
@@ -1143,7 +1240,7 @@ class LoanServicingWorkflow:
                 record.done_on, record.outcome = self._today(), f"refused: {inp.note}"
             await self._review_standing()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_decide_prepayment(inp))
 
     @decide_prepayment.validator
     def _validate_decide_prepayment(self, inp: DecidePrepayment) -> None:
@@ -1165,7 +1262,7 @@ class LoanServicingWorkflow:
             )
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_propose_write_off(inp))
 
     @propose_write_off.validator
     def _validate_propose_write_off(self, inp: ProposeWriteOff) -> None:
@@ -1173,6 +1270,10 @@ class LoanServicingWorkflow:
         check_actor("Z-1", "propose_write_off", inp.actor, Role.POST_LOAN_MANAGER, self._branch())
         loan_class = self._view().loan_class
         pending = self._state.write_off is not None and self._state.write_off.approved is None
+        if self._book.principal_outstanding <= 0:
+            raise refuse(
+                [refusal("Z-1", "no principal is left to write off", ViolationKind.CONFLICT)]
+            )
         if loan_class is not LoanClass.LOSS or pending:
             raise refuse(
                 [
@@ -1203,7 +1304,7 @@ class LoanServicingWorkflow:
                 workflow.logger.info("loan %s: write-off refused: %s", self._loan_id, inp.note)
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_decide_write_off(inp))
 
     @decide_write_off.validator
     def _validate_decide_write_off(self, inp: DecideWriteOff) -> None:
@@ -1231,7 +1332,7 @@ class LoanServicingWorkflow:
             )
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_request_extension(inp))
 
     @request_extension.validator
     def _validate_request_extension(self, inp: RequestExtension) -> None:
@@ -1275,7 +1376,7 @@ class LoanServicingWorkflow:
             self._after_extension_review(extension, inp.review.outcome)
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_review_loan(inp))
 
     @review_loan.validator
     def _validate_review_loan(self, inp: SubmitReview) -> None:
@@ -1302,7 +1403,7 @@ class LoanServicingWorkflow:
             self._after_extension_review(extension, inp.review.outcome)
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_confirm_as_branch_head(inp))
 
     @confirm_as_branch_head.validator
     def _validate_confirm_as_branch_head(self, inp: ConfirmAsBranchHead) -> None:
@@ -1333,7 +1434,7 @@ class LoanServicingWorkflow:
                 extension.outcome = "refused"
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_decide_loan(inp))
 
     @decide_loan.validator
     def _validate_decide_loan(self, inp: DecideLoan) -> None:
@@ -1341,6 +1442,16 @@ class LoanServicingWorkflow:
         extension = self._extension_at("decide_loan", "X-4", {Stage.APPROVAL})
         self._check_route_actor("decide_loan", extension, inp.actor)
         refusals = check_authority(inp.actor, self._original_amount(), self._tier())
+        loan_class = self._view().loan_class
+        if loan_class not in EXTENDABLE_CLASSES and inp.decision.outcome is DecisionOutcome.APPROVE:
+            refusals.append(
+                refusal(
+                    "X-2",
+                    f"the loan is now classified {CLASS_NAMES[loan_class]}; only 正常 or 关注 "
+                    "loans may be extended",
+                    ViolationKind.CONFLICT,
+                )
+            )
         decision = inp.decision
         if decision.outcome is DecisionOutcome.APPROVE:
             assert decision.term_months is not None and decision.amount is not None
@@ -1405,7 +1516,7 @@ class LoanServicingWorkflow:
             self._state.reminders_sent = []
             await self._review_standing()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_sign_contract(inp))
 
     @sign_contract.validator
     def _validate_sign_contract(self, inp: SignContract) -> None:
@@ -1420,7 +1531,15 @@ class LoanServicingWorkflow:
                 ]
             )
         check_actor("X-5", "sign_contract", inp.actor, Role.LOAN_OFFICER, self._branch())
+        if self._book.next_installment is None:
+            raise refuse([refusal("X-5", "the loan has reached maturity", ViolationKind.CONFLICT)])
         refusals = check_agreement_signed(inp.signing.signed_on, self._maturity())
+        assert extension.repayment_method is not None and extension.new_maturity is not None
+        # The extended schedule runs from the current period; a due date passed since the
+        # approval can make the method unfit for the shorter rest (E-14, X-6).
+        refusals += check_extension_method(
+            extension.repayment_method, self._period_start(), extension.new_maturity, self._policy
+        )
         if inp.signing.signed_on > self._today():
             refusals.append(
                 refusal("X-5", "signed_on is in the future", ViolationKind.INVALID, "signed_on")
@@ -1470,7 +1589,7 @@ class LoanServicingWorkflow:
             )
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_hand_over(inp))
 
     @hand_over.validator
     def _validate_hand_over(self, inp: HandOver) -> None:
@@ -1486,7 +1605,7 @@ class LoanServicingWorkflow:
             self._closed_at = workflow.now()
             await self._project()
 
-        return await self._accept(apply)
+        return await self._accept(apply, lambda: self._validate_submit_final_evaluation(inp))
 
     @submit_final_evaluation.validator
     def _validate_submit_final_evaluation(self, inp: SubmitFinalEvaluation) -> None:
@@ -1539,6 +1658,7 @@ class LoanServicingWorkflow:
                 "schedule": list(self._book.schedule),
                 "open_tasks": self._open_tasks(),
                 "officer": self._officer(),
+                "maturity_date": self._maturity(),
                 "servicing": self._view(),
                 "closed_at": self._closed_at,
             }
@@ -1551,7 +1671,12 @@ class LoanServicingWorkflow:
             self._book, today, self._state.judged_class, self._state.extended, self._policy
         )
         upcoming = self._book.next_installment
-        arrears = accrue_to(self._book, today, self._rate(), self._policy).arrears
+        accrued = (
+            self._book
+            if self._written_off()
+            else accrue_to(self._book, today, self._rate(), self._policy)
+        )
+        arrears = accrued.arrears
         return ServicingView(
             today=today,
             days_past_due=standing.days_past_due,
@@ -1696,13 +1821,25 @@ class LoanServicingWorkflow:
         """The register row (class, bucket, balances) and the inbox; newer revisions win."""
         self._state.revision += 1
         status = self.status()
-        workflow.upsert_search_attributes(loan_search_attributes(status))
-        await workflow.execute_activity_method(
-            RegisterActivities.project_loan,
-            loan_projection(status, self._app, self._state.revision),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-        )
+        shown = (status.stage, status.officer, tuple(t.role for t in status.open_tasks[:1]))
+        if not self._lean or shown != self._searchable:
+            workflow.upsert_search_attributes(loan_search_attributes(status))
+            self._searchable = shown
+        projection = loan_projection(status, self._app, self._state.revision)
+        if self._lean:  # an idempotent write of one row: no task round trip needed
+            await workflow.execute_local_activity_method(
+                RegisterActivities.project_loan,
+                projection,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        else:
+            await workflow.execute_activity_method(
+                RegisterActivities.project_loan,
+                projection,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+            )
 
     async def _send_sms(
         self, template: str, step: str, context: dict[str, object], phone: str | None = None

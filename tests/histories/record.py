@@ -5,9 +5,10 @@
 Run it only when a history is to be added; never to "fix" a failing replay test: a
 replay failure means running loans would break (use ``workflow.patched`` instead).
 It records a loan from application through its first months of post-loan management,
-one file per run (``servicing_run_NN.json``). ``origination_happy_path.json`` was recorded
-by the code before servicing existed (commit 1280708): a loan parked at disbursement. It
-cannot be recorded again and is kept as it is.
+one file per run (``lean_run_NN.json``). The older files cannot be recorded again and are
+kept as they are: ``origination_happy_path.json`` by the code before servicing existed
+(commit 1280708, a loan parked at disbursement), ``servicing_run_NN.json`` by the servicing
+code before the "lean" patch.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ async def record_servicing_runs() -> list[Path]:
                 async for run_id, events in loan_runs(env.client, loan_id):
                     handle = env.client.get_workflow_handle(workflow_id_for(loan_id), run_id=run_id)
                     history = await handle.fetch_history()
-                    paths.append(HISTORIES / f"servicing_run_{len(paths) + 1:02d}.json")
+                    paths.append(HISTORIES / f"lean_run_{len(paths) + 1:02d}.json")
                     paths[-1].write_text(history.to_json(), encoding="utf-8")
                     assert events  # every run of the chain is kept
         engine.dispose()
