@@ -6,16 +6,17 @@ the workflow sandbox can load ``BareWorkflow``)::
     .venv/bin/python -m benchmarks.servicing [--loans N] [--concurrency C]
                                              [--database-url postgresql://...]
 
-One process starts one time-skipping test server, a fresh migrated read model and the
-loan worker. It starts N disbursed loans (30 000 yuan, 12 months, interest monthly) straight
-into ``LoanServicingWorkflow``, each with a settlement account that holds the whole
-schedule, and lets the server skip through the twelve due dates: reminders, debits,
-confirmations, closure and the certificate. When the register shows a loan closed, the
-officer submits the final evaluation and the workflow completes. On the same server the
-same number of bare workflows (12 timers, 12 empty activities) then run as the baseline,
-once in a single run and once continuing as new after every timer. It prints loans per
-second, history events per run and per loan, activities per loan by type and the ratio of
-the rates. See ``benchmarks/README.md``.
+One process builds a fresh migrated read model and runs the loan worker and a bare
+worker in-process against a time-skipping test server, a fresh one per phase. It starts
+N disbursed loans (30 000 yuan, 12 months, interest monthly) straight into
+``LoanServicingWorkflow``, each with a settlement account that holds the whole schedule,
+and lets the server skip through the twelve due dates: reminders, debits, confirmations,
+closure and the certificate. As each loan's closing projection is written, the officer
+submits the final evaluation and the workflow completes. Then the same number of bare
+workflows (12 timers, 12 empty activities) run as the baseline, once in a single run and
+once continuing as new after every timer. It prints loans per second, history events per
+run and per loan, activities per loan by type and the ratio of the rates. See
+``benchmarks/README.md``.
 
 Performance is measured here and never asserted; nothing leaves the loopback interface.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import platform
@@ -34,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -106,6 +108,7 @@ MONTH = timedelta(days=30)
 BARE_ACTIVITY_TIMEOUT = timedelta(seconds=30)
 EVALUATION = "按期还款，信用良好"
 PROGRESS_EVERY = 15.0  # seconds between progress lines during a phase
+BARE_LABELS = {False: "bare workflows", True: "bare workflows continuing as new"}
 
 
 # ---------------------------------------------------------------------------- baseline
@@ -368,6 +371,7 @@ class Progress:
 
 
 async def report_progress(env: WorkflowEnvironment, progress: Progress, start: float) -> None:
+    begin = await env.get_current_time()
     while True:
         await asyncio.sleep(PROGRESS_EVERY)
         now = await env.get_current_time()
@@ -375,7 +379,7 @@ async def report_progress(env: WorkflowEnvironment, progress: Progress, start: f
         print(
             f"  {progress.label}: {time.perf_counter() - start:6.0f} s, "
             f"completed {progress.completed}/{progress.total}{evaluated}, "
-            f"server clock {now.astimezone(CHINA):%Y-%m-%d %H:%M}",
+            f"server clock at day {(now - begin) / timedelta(days=1):.0f} of the phase",
             flush=True,
         )
 
@@ -385,7 +389,7 @@ async def run_phase(
     progress: Progress,
     start_all: Callable[[], Awaitable[list[Started]]],
     finish: Callable[[Started], Awaitable[None]],
-    alongside: Callable[[list[Started]], Awaitable[None]] | None,
+    alongside: Callable[[list[Started]], Coroutine[Any, Any, None]] | None,
     concurrency: int,
     timeout: float,
 ) -> tuple[list[Started], float]:
@@ -475,6 +479,22 @@ class Shape:
         return [sum(len(run.events) for run in runs) for runs in self.workflows]
 
     @property
+    def days(self) -> float:
+        """Server days from the first event of a workflow to its last, the longest sampled.
+
+        Read from the histories, not the server clock: once a phase's last workflow is done
+        and before time is locked again, the idle server skips to the next timer it holds,
+        which may be an earlier workflow's (stale) ten-year execution timeout."""
+        return max(
+            (
+                runs[-1].events[-1].event_time.ToDatetime()
+                - runs[0].events[0].event_time.ToDatetime()
+            )
+            / timedelta(days=1)
+            for runs in self.workflows
+        )
+
+    @property
     def runs_per_workflow(self) -> list[int]:
         return [len(runs) for runs in self.workflows]
 
@@ -503,7 +523,6 @@ class Phase:
     count: int
     seconds: float
     cpu: Cpu
-    virtual_days: float
     shape: Shape
 
     @property
@@ -523,18 +542,20 @@ class Phase:
 
 
 def test_server_pid() -> int | None:
-    """The test server is this process's child whose name begins 'temporal-test' (Linux)."""
+    """The test server: this process's newest child whose name begins 'temporal-test'
+    (Linux /proc only; the newest, as a previous phase's server may still be exiting)."""
+    found: list[tuple[int, int]] = []  # (start time, pid)
     with contextlib.suppress(OSError):
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as stat:
                 comm_end = (text := stat.read()).rindex(")")
-                ppid = int(text[comm_end + 2 :].split()[1])
+                fields = text[comm_end + 2 :].split()
                 name = text[text.index("(") + 1 : comm_end]
-                if ppid == os.getpid() and name.startswith("temporal-test"):
-                    return int(entry)
-    return None
+                if int(fields[1]) == os.getpid() and name.startswith("temporal-test"):
+                    found.append((int(fields[19]), int(entry)))
+    return max(found)[1] if found else None
 
 
 def run_table(runs: list[WorkflowHistory]) -> list[str]:
@@ -569,16 +590,29 @@ def report(
     add(rule)
     add(f"machine      {machine()}")
     add(f"python       {platform.python_version()}; {versions}")
-    add("setup        one time-skipping test server; loan and bare workers in this process;")
-    add(f"             read model {db_kind}; activity threads {ACTIVITY_THREADS} per worker")
+    add(
+        "setup        "
+        + ("one time-skipping test server" if args.one_server else "a fresh test server per phase")
+        + "; loan and bare workers in this process;"
+    )
+    add(f"             read model {db_kind}; activity threads {ACTIVITY_THREADS} per worker;")
+    add(
+        "             compiled modules "
+        + (
+            "not cached (PYTHONDONTWRITEBYTECODE=1)"
+            if sys.dont_write_bytecode
+            else "cached (in the temporary folder)"
+        )
+    )
     add(
         f"run          N={args.loans} per phase, concurrency {args.concurrency}, "
         f"warm-up {args.warmup} (not counted), histories of {args.sample} per phase"
     )
     add(
         f"loans        {AMOUNT:,} yuan, {INSTALLMENTS} months, interest monthly at "
-        f"{RATE * 100:.1f} %, funded in full; final evaluation once the register shows closed"
+        f"{RATE * 100:.1f} %, funded in full;"
     )
+    add("             the officer's final evaluation as each loan closes")
     add(rule)
     width = 16
     add(f"{'':30}" + "".join(f"{p.label:>{width}}" for p in phases))
@@ -589,7 +623,7 @@ def report(
     row("workflows completed", (str(p.count) for p in phases))
     row("wall time (s)", (f"{p.seconds:.1f}" for p in phases))
     row("workflows per second", (f"{p.per_second:.2f}" for p in phases))
-    row("server days skipped", (f"{p.virtual_days:.0f}" for p in phases))
+    row("server days per workflow", (f"{p.shape.days:.0f}" for p in phases))
     row("runs per workflow", (f"{statistics.mean(p.shape.runs_per_workflow):.1f}" for p in phases))
     row(
         "events per workflow",
@@ -669,23 +703,20 @@ class Bench:
     bare_queue: str
     server_pid: int | None
     closures: Closures
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6].upper())
-    phases_run: int = 0
+    numbers: Iterator[int]  # of phases, shared by every server of the run (one read model)
 
-    def prefix(self) -> str:
+    def prefix(self) -> tuple[str, int]:
         """A loan id prefix unique to one phase, so the register can be read per phase."""
-        self.phases_run += 1
-        return f"B{self.tag}{self.phases_run:02d}"
+        number = next(self.numbers)
+        return f"BENCH{number:02d}L", number
 
     async def loans(self, count: int) -> tuple[Phase, Counter[int]]:
         env, args = self.env, self.args
-        prefix = self.prefix()
+        prefix, number = self.prefix()
         now = await env.get_current_time()
         today = china_date(now)
         inputs = [
-            disbursed_loan(
-                f"{prefix}{n:06d}", f"6228{self.phases_run:04d}{n:08d}", today, now, self.policy
-            )
+            disbursed_loan(f"{prefix}{n:06d}", f"6228{number:04d}{n:08d}", today, now, self.policy)
             for n in range(count)
         ]
         await asyncio.to_thread(fund, self.sessions, inputs)
@@ -697,7 +728,6 @@ class Bench:
                 inp,
                 id=workflow_id_for(inp.origination.loan_id),
                 task_queue=self.loan_queue,
-                result_type=LoanOutcome,
             )
             assert handle.first_execution_run_id is not None
             return Started(handle.id, handle.first_execution_run_id, handle)
@@ -728,24 +758,23 @@ class Bench:
                 for _ in started:
                     group.create_task(submit(await self.closures.queue.get()))
 
-        begin = await env.get_current_time()
         cpu = cpu_now(self.server_pid)
         started, seconds = await run_phase(
             env, progress, start_all, finish, evaluate, args.concurrency, args.timeout
         )
         used = cpu_now(self.server_pid) - cpu
-        days = (await env.get_current_time() - begin) / timedelta(days=1)
         shape = Shape(await sampled_runs(env.client, started, args.sample))
         repayments = await asyncio.to_thread(repayments_posted, self.sessions, prefix)
-        return Phase("servicing", count, seconds, used, days, shape), repayments
+        if repayments != Counter({INSTALLMENTS: count}):
+            raise BenchmarkError(f"repayments posted per loan: {dict(repayments)}, not 12 each")
+        return Phase("servicing", count, seconds, used, shape), repayments
 
     async def bare(self, count: int, continue_as_new: bool) -> Phase:
         env, args = self.env, self.args
-        prefix = self.prefix()
+        prefix, _ = self.prefix()
         label = "bare + CAN" if continue_as_new else "bare"
         progress = Progress(label, count)
-        begin = await env.get_current_time()
-        inp = BareRun(anchor=begin, continue_as_new=continue_as_new)
+        inp = BareRun(anchor=await env.get_current_time(), continue_as_new=continue_as_new)
 
         async def start(n: int) -> Started:
             handle = await env.client.start_workflow(
@@ -765,9 +794,26 @@ class Bench:
             env, progress, start_all, finish, None, args.concurrency, args.timeout
         )
         used = cpu_now(self.server_pid) - cpu
-        days = (await env.get_current_time() - begin) / timedelta(days=1)
         shape = Shape(await sampled_runs(env.client, started, args.sample))
-        return Phase(label, count, seconds, used, days, shape)
+        return Phase(label, count, seconds, used, shape)
+
+
+@contextlib.contextmanager
+def bytecode_cache(prefix: str) -> Iterator[None]:
+    """Compiled modules cached under ``prefix`` for the run, whatever PYTHONDONTWRITEBYTECODE
+    says, and nothing written in the project tree.
+
+    The workflow sandbox imports a workflow's module afresh for every run, and a loan has a
+    run per due date. Without a bytecode cache each of those imports compiles the module
+    from source (about 5 ms for workflows/servicing.py here), a cost a deployed worker,
+    whose modules are compiled once, does not pay.
+    """
+    previous = sys.dont_write_bytecode, sys.pycache_prefix
+    sys.dont_write_bytecode, sys.pycache_prefix = False, prefix
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode, sys.pycache_prefix = previous
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -782,60 +828,108 @@ async def run(args: argparse.Namespace) -> str:
             raise
 
 
-async def benchmark(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> str:
-    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="loanflow-bench-"))
-    database_url = stack.enter_context(read_model(args.database_url, folder))
-    print(f"read model: {database_kind(database_url)}; starting the time-skipping server ...")
+@dataclass
+class Shared:
+    """What every phase's server and workers use: the read model, the threads, the policy."""
+
+    args: argparse.Namespace
+    folder: str
+    database_url: str
+    sessions: SessionFactory
+    policy: Policy
+    loan_threads: ThreadPoolExecutor
+    bare_threads: ThreadPoolExecutor
+    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+@contextlib.asynccontextmanager
+async def server(shared: Shared) -> AsyncIterator[Bench]:
+    """A fresh time-skipping server with the loan worker and the bare worker on it.
+
+    Each phase gets its own by default: the test server keeps every workflow it has run
+    in memory and slows as they pile up, so a phase run after another would pay for the
+    first one's histories (see README)."""
     env = await start_time_skipping()
-    stack.push_async_callback(env.shutdown)
-    engine = make_engine(database_url)
-    stack.callback(engine.dispose)
-    sessions = session_factory(engine)
-    settings = Settings(
-        environment="test",
-        database_url=database_url,
-        data_dir=folder,
-        task_queue=f"benchmark-loans-{uuid.uuid4().hex[:8]}",
-    )
-    closures = Closures(env)
-    config = env.client.config()
-    hooked = Client(**{**config, "interceptors": [*config["interceptors"], ClosureHook(closures)]})
-    loan_executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
-    await stack.enter_async_context(build_worker(hooked, sessions, settings, loan_executor))
-    bare_queue = f"benchmark-bare-{uuid.uuid4().hex[:8]}"
-    bare_executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
-    await stack.enter_async_context(
-        Worker(
+    try:
+        closures = Closures(env)
+        config = env.client.config()
+        config["interceptors"] = [*config["interceptors"], ClosureHook(closures)]
+        hooked = Client(**config)
+        settings = Settings(
+            environment="test",
+            database_url=shared.database_url,
+            data_dir=shared.folder,
+            task_queue=f"benchmark-loans-{uuid.uuid4().hex[:8]}",
+        )
+        bare_queue = f"benchmark-bare-{uuid.uuid4().hex[:8]}"
+        bare_worker = Worker(
             env.client,
             task_queue=bare_queue,
             workflows=[BareWorkflow],
             activities=[bare_step],
-            activity_executor=bare_executor,
+            activity_executor=shared.bare_threads,
             max_concurrent_activities=ACTIVITY_THREADS,
         )
-    )
-    bench = Bench(
-        args,
-        env,
-        sessions,
-        load_policy(PROJECT_DIR / "policy" / "loanflow-2026.1.toml"),
-        settings.task_queue,
-        bare_queue,
-        test_server_pid(),
-        closures,
-    )
+        async with (
+            build_worker(hooked, shared.sessions, settings, shared.loan_threads),
+            bare_worker,
+        ):
+            yield Bench(
+                shared.args,
+                env,
+                shared.sessions,
+                shared.policy,
+                settings.task_queue,
+                bare_queue,
+                test_server_pid(),
+                closures,
+                shared.numbers,
+            )
+    finally:
+        await env.shutdown()
 
-    if args.warmup:
-        print(f"warm-up: {args.warmup} loans and bare workflows ...", flush=True)
-        await bench.loans(args.warmup)
-        await bench.bare(args.warmup, continue_as_new=False)
-    print(f"servicing {args.loans} loans through {INSTALLMENTS} due dates ...", flush=True)
-    loans, repayments = await bench.loans(args.loans)
-    print(f"  done in {loans.seconds:.1f} s; {args.loans} bare workflows ...", flush=True)
-    phases = [loans, await bench.bare(args.loans, continue_as_new=False)]
-    if not args.skip_can_baseline:
-        print(f"  done; {args.loans} bare workflows continuing as new ...", flush=True)
-        phases.append(await bench.bare(args.loans, continue_as_new=True))
+
+async def benchmark(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> str:
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="loanflow-bench-"))
+    database_url = stack.enter_context(read_model(args.database_url, folder))
+    if not args.no_bytecode_cache:
+        stack.enter_context(bytecode_cache(os.path.join(folder, "pycache")))
+    engine = make_engine(database_url)
+    stack.callback(engine.dispose)
+    shared = Shared(
+        args,
+        folder,
+        database_url,
+        session_factory(engine),
+        load_policy(PROJECT_DIR / "policy" / "loanflow-2026.1.toml"),
+        stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)),
+        stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)),
+    )
+    one = await stack.enter_async_context(server(shared)) if args.one_server else None
+    where = "one time-skipping server" if one else "a fresh time-skipping server each"
+    print(f"read model: {database_kind(database_url)}; phases on {where}", flush=True)
+
+    async def on_server(phase: contextlib.AsyncExitStack) -> Bench:
+        """The phase's server: the one server, or a fresh one that stops with the phase."""
+        if one is not None:
+            return one
+        return await phase.enter_async_context(server(shared))
+
+    async with contextlib.AsyncExitStack() as phase:
+        bench = await on_server(phase)
+        if args.warmup:
+            await bench.loans(args.warmup)
+        print(f"servicing {args.loans} loans through {INSTALLMENTS} due dates ...", flush=True)
+        loans, repayments = await bench.loans(args.loans)
+    phases = [loans]
+    baselines = [False] if args.skip_can_baseline else [False, True]
+    for continue_as_new in baselines:
+        async with contextlib.AsyncExitStack() as phase:
+            bench = await on_server(phase)
+            if args.warmup:
+                await bench.bare(args.warmup, continue_as_new)
+            print(f"  done; {args.loans} {BARE_LABELS[continue_as_new]} ...", flush=True)
+            phases.append(await bench.bare(args.loans, continue_as_new))
     print("stopping ...", flush=True)
     return report(args, database_kind(database_url), phases, repayments)
 
@@ -865,6 +959,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--timeout", type=float, default=3600, help="seconds a phase may take before it fails"
+    )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="do not cache compiled modules in the temporary folder: with "
+        "PYTHONDONTWRITEBYTECODE set, every sandboxed import of a workflow module compiles it",
+    )
+    parser.add_argument(
+        "--one-server",
+        action="store_true",
+        help="run every phase on one test server instead of a fresh one each "
+        "(later phases then pay for the earlier phases' histories)",
     )
     parser.add_argument(
         "--skip-can-baseline",
