@@ -226,8 +226,16 @@ async def test_f1_a_reviewer_may_classify_lower_never_higher(loans: LoanHarness)
     assert lowered.servicing.loan_class is LoanClass.SUBSTANDARD
     # F-2: 次级 by judgement lowers the score by 50 (the "over 90 days or 次级" event).
     assert lowered.servicing.score == 85 - 50
-    # K-3: 次级 is checked every month.
-    assert any(t.kind == "inspection" for t in lowered.open_tasks)
+    # K-3: 次级 is checked every month: once the first check is reported, the next is due
+    # 30 days later (its task opening 10 days before), not 3 months.
+    [first] = lowered.servicing.inspections
+    await handle.execute_update(
+        LoanServicingWorkflow.report_inspection,
+        ReportInspection(actor=actor("officer1"), task_key=first.task_key, findings=findings()),
+    )
+    await sleep_until(loans, today + timedelta(days=20))
+    monthly = [t for t in (await status_of(handle)).open_tasks if t.kind == "inspection"]
+    assert [t.due_date for t in monthly] == [today + timedelta(days=30)]
 
     # 91 days past due: the floor itself is 次级 and a better class is refused.
     await sleep_until(loans, status.schedule[0].due_date + timedelta(days=91))
@@ -573,3 +581,33 @@ async def test_d3_no_receipt_opens_a_follow_up_and_notices_are_renewed_every_six
     assert received.servicing.notices[1].receipt_on == second.sent_on
     await sleep_until(loans, second.sent_on + timedelta(days=32))
     assert not [t for t in (await status_of(handle)).open_tasks if t.kind == "notice_follow_up"]
+
+
+async def test_w2_calling_the_loan_in_makes_the_whole_balance_due(loans: LoanHarness) -> None:
+    today = await loans.today()
+    app = application(today)
+    handle, status = await disbursed(loans, app)
+    spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
+    raised: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.raise_warning,
+        RaiseWarning(
+            actor=actor("officer1"), signal=WarningSignal.LAWSUIT, note="涉诉，财产被查封"
+        ),
+    )
+    [task] = [t for t in raised.open_tasks if t.kind == "warning"]
+    await sleep_until(loans, today + timedelta(days=3))
+    called: LoanStatus = await handle.execute_update(
+        LoanServicingWorkflow.decide_warning,
+        DecideWarning(
+            actor=actor("head1"),
+            task_key=task.task_key,
+            measure=WarningMeasure.CALL_IN_EARLY,
+            note="提前收回",
+        ),
+    )
+    view = called.servicing
+    assert view is not None
+    assert view.called_in_on == today + timedelta(days=3) and view.next_due_date is None
+    # P-1: three days of interest on 30 000 (18.00) and the whole principal, due today.
+    assert view.arrears == D("30000.00") + D("18.00")
+    assert view.installments_overdue == 1
