@@ -89,20 +89,17 @@ async def register_search_attributes(settings: Settings) -> None:
 async def begin_servicing(settings: Settings) -> int:
     """Moves loans paid out before post-loan management existed into it: their workflows
     wait at disbursement (kept so by ``workflow.patched("servicing")``) for this signal."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
     from workflows.loan import LoanWorkflow
     from workflows.messages import BeginServicing
 
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=settings.data_converter(),
         **settings.temporal_connect_options(),
     )
     query = (
-        "WorkflowType = 'LoanWorkflow' AND ExecutionStatus = 'Running' "
-        "AND LoanStage = 'disbursed'"
+        "WorkflowType = 'LoanWorkflow' AND ExecutionStatus = 'Running' AND LoanStage = 'disbursed'"
     )
     moved = 0
     async for execution in client.list_workflows(query):

@@ -10,12 +10,16 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
+from adapters.codec import EncryptionCodec, data_converter, parse_keys
 from workflows import TASK_QUEUE
 
 PROJECT_DIR = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "dev-only-secret-change-me-0123456789abcdef"
+# base64 of the 32 bytes "loanflow-development-payload-key": never for real data.
+DEV_PAYLOAD_KEYS = "dev:bG9hbmZsb3ctZGV2ZWxvcG1lbnQtcGF5bG9hZC1rZXk="
 
 
 class Settings(BaseSettings):
@@ -53,6 +57,10 @@ class Settings(BaseSettings):
     credit_bureau_fixtures: Path = PROJECT_DIR / "adapters" / "credit_bureau_fixtures.json"
     secret_key: str = DEV_SECRET_KEY
     access_token_minutes: int = Field(480, gt=0)
+    # H-3: Temporal payloads are AES-GCM encrypted; "<id>:<base64 key>,..." (all keys that
+    # may have written a payload) and the id of the one new payloads use.
+    payload_keys: str = DEV_PAYLOAD_KEYS
+    payload_key_id: str = "dev"
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
@@ -60,7 +68,17 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'loanflow.db'}"
         if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError("LOANFLOW_SECRET_KEY still has its development value")
+        if self.environment == "production" and DEV_PAYLOAD_KEYS in self.payload_keys:
+            raise ValueError("LOANFLOW_PAYLOAD_KEYS still holds the development key")
+        self.payload_codec()  # a malformed key stops the process at start, with its id
         return self
+
+    def payload_codec(self) -> EncryptionCodec:
+        return EncryptionCodec(parse_keys(self.payload_keys), self.payload_key_id)
+
+    def data_converter(self) -> DataConverter:
+        """The converter every client and worker of this deployment uses (encrypting)."""
+        return data_converter(self.payload_codec())
 
     def temporal_connect_options(self) -> dict[str, Any]:
         """TLS and API key for ``Client.connect``, the same for the worker, API and CLI."""

@@ -46,7 +46,10 @@ class TemporalConnection:
             settings.temporal_address,
             settings.temporal_namespace,
             connect_timeout=connect_timeout,
-            options=settings.temporal_connect_options(),
+            options={
+                **settings.temporal_connect_options(),
+                "data_converter": settings.data_converter(),
+            },
         )
 
     @property
@@ -69,9 +72,8 @@ class TemporalConnection:
                 Client.connect(
                     self.address,
                     namespace=self.namespace,
-                    data_converter=pydantic_data_converter,
                     connect_timeout=self.connect_timeout,
-                    **self._options,
+                    **{"data_converter": pydantic_data_converter, **self._options},
                 ),
                 timeout,
             )

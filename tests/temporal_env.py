@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from settings import bundled_binary
+from settings import Settings, bundled_binary
 from workflows.search_attributes import registrations
 
 
@@ -14,7 +13,7 @@ async def start_time_skipping() -> WorkflowEnvironment:
     """The bundled test server (never downloaded), with the loan search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(bundled_binary("temporal-test-server")),
-        data_converter=pydantic_data_converter,
+        data_converter=Settings(environment="test").data_converter(),  # encrypting (H-3)
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

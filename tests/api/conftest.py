@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -39,7 +38,7 @@ async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(bundled_binary("temporal")),
         search_attributes=ALL_KEYS,
-        data_converter=pydantic_data_converter,
+        data_converter=Settings(environment="test").data_converter(),  # encrypting (H-3)
         ui=False,
     )
     try:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from settings import Settings
 from workflows.loan import LoanWorkflow
 from workflows.servicing import LoanServicingWorkflow
 
@@ -23,7 +23,8 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
     replayer = Replayer(
-        workflows=[LoanWorkflow, LoanServicingWorkflow], data_converter=pydantic_data_converter
+        workflows=[LoanWorkflow, LoanServicingWorkflow],
+        data_converter=Settings(environment="test").data_converter(),
     )
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
@@ -289,3 +290,20 @@ async def test_missed_installments_climb_the_ladder_then_are_repaid_and_close(
     )
     refused = await loans.wait_for_stage(again, Stage.REFUSED)
     assert [r.rule for r in refused.outcome_reasons] == ["E-6"]
+
+
+async def test_temporal_holds_no_id_or_phone_number_in_clear(loans: LoanHarness) -> None:
+    """H-3: every payload of the loan's runs is encrypted before it reaches the server."""
+    today = await loans.today()
+    app = application(today)
+    _, status = await disbursed(loans, app)
+    secrets = [app.applicant.id_number, app.applicant.phone, app.guarantors[0].id_number]
+    raw = [history async for _, history in loan_runs(loans.client, status.loan_id)]
+    stored = "".join(
+        event.SerializeToString().decode("latin-1") for history in raw for event in history
+    )
+    assert stored and all(secret not in stored for secret in secrets)
+    # The same history, decoded with the deployment's key, does hold them: the check is real.
+    started = raw[0][0].workflow_execution_started_event_attributes
+    [start] = await loans.client.data_converter.decode(started.input.payloads, [dict[str, Any]])
+    assert start["application"]["applicant"]["id_number"] == app.applicant.id_number
