@@ -132,6 +132,9 @@ def run(settings: Settings) -> int:
             str(port),
             "--ui-port",
             str(settings.temporal_ui_port),
+            # Payloads are encrypted (H-3); the UI decodes them through the API, for auditors.
+            "--ui-codec-endpoint",
+            f"http://{settings.api_host}:{settings.api_port}/codec",
             "--namespace",
             settings.temporal_namespace,
             "--log-level",

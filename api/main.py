@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.logging import install_pii_filter
-from api.routes import auth, health, ledger, loans, servicing, tasks
+from api.routes import auth, codec, health, ledger, loans, servicing, tasks
 from api.temporal import TemporalConnection
 from domain.policy import load_policy
 from settings import Settings, get_settings
@@ -60,7 +61,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         servicing.handovers_router,
         tasks.router,
         ledger.router,
+        codec.router,
     ]
     for router in routers:
         app.include_router(router)
+    # The Temporal Web UI calls /codec from its own origin, with the auditor's token.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[
+            f"http://localhost:{settings.temporal_ui_port}",
+            f"http://127.0.0.1:{settings.temporal_ui_port}",
+        ],
+        allow_credentials=True,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
     return app

@@ -1,0 +1,61 @@
+"""The remote codec for the Temporal Web UI (H-3): decoded payloads for auditors only.
+
+Temporal stores every payload encrypted (``adapters/codec.py``). The Web UI shows them
+decoded only if it can reach this endpoint with the bearer token of an auditor (or the
+administrator); anyone else sees ciphertext. The body and answer follow Temporal's remote
+codec protocol: ``{"payloads": [{"metadata": {name: base64}, "data": base64}]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from cryptography.exceptions import InvalidTag
+from fastapi import APIRouter, Depends, Request
+from google.protobuf import json_format
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import Payload
+
+from api.deps import require_roles
+from api.errors import ApiError
+from domain.loan import Actor, Role
+
+router = APIRouter(prefix="/codec", tags=["codec"])
+
+Auditor = Annotated[Actor, Depends(require_roles(Role.AUDITOR, Role.ADMIN))]
+
+
+class Payloads(BaseModel):
+    payloads: list[dict[str, object]] = Field(max_length=1000)
+
+
+def _payloads(body: Payloads) -> list[Payload]:
+    try:
+        return [json_format.ParseDict(p, Payload()) for p in body.payloads]
+    except (json_format.ParseError, ValueError) as exc:
+        raise ApiError(422, f"not a Temporal payload: {exc}", field="payloads") from None
+
+
+def _answer(payloads: list[Payload]) -> Payloads:
+    return Payloads(payloads=[json_format.MessageToDict(p) for p in payloads])
+
+
+@router.post("/decode", response_model=Payloads)
+async def decode(body: Payloads, request: Request, _auditor: Auditor) -> Payloads:
+    """Decrypt payloads with the deployment's keys; an unknown key id is a 422."""
+    codec = request.app.state.settings.payload_codec()
+    try:
+        return _answer(await codec.decode(_payloads(body)))
+    except ValueError as exc:  # a key id this deployment does not hold
+        raise ApiError(422, str(exc), field="payloads") from None
+    except InvalidTag:
+        raise ApiError(
+            422, "a payload does not decrypt: altered, or not ours", field="payloads"
+        ) from None
+
+
+@router.post("/encode", response_model=Payloads)
+async def encode(body: Payloads, request: Request, _auditor: Auditor) -> Payloads:
+    """Encrypt payloads with the active key (the UI uses it to send signals and queries)."""
+    codec = request.app.state.settings.payload_codec()
+    return _answer(await codec.encode(_payloads(body)))
