@@ -134,7 +134,7 @@ def run(settings: Settings) -> int:
             str(settings.temporal_ui_port),
             # Payloads are encrypted (H-3); the UI decodes them through the API, for auditors.
             "--ui-codec-endpoint",
-            f"http://{settings.api_host}:{settings.api_port}/codec",
+            f"{settings.api_url}/codec",
             "--namespace",
             settings.temporal_namespace,
             "--log-level",

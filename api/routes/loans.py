@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -54,6 +55,7 @@ IdempotencyKey = Annotated[
 ]
 Officer = Annotated[Actor, Depends(require_roles(Role.LOAN_OFFICER))]
 # Loan officers are left out: the trail would show one investigator the other's report (I-1).
+Overseer = Annotated[Actor, Depends(require_roles(Role.AUDITOR, Role.ADMIN))]
 AuditReader = Annotated[
     Actor,
     Depends(
@@ -283,3 +285,31 @@ async def get_audit_trail(
     """H-2: every human step with actor, time, decision, comment and policy version."""
     await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
     return await audit.audit_trail(client, loan_id)
+
+
+@router.get("/{loan_id}/audit.csv", response_class=PlainTextResponse)
+async def export_audit_trail(
+    loan_id: LoanId, actor: AuditReader, session: SessionDep, client: TemporalClientDep
+) -> PlainTextResponse:
+    """H-2: the same trail as CSV, for a spreadsheet or the regulator."""
+    await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
+    body = audit.as_csv(await audit.audit_trail(client, loan_id))
+    return PlainTextResponse(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="audit-{loan_id}.csv"'},
+    )
+
+
+@router.post("/{loan_id}/audit/verify", response_model=list[audit.RunVerification])
+async def verify_audit_trail(
+    loan_id: LoanId,
+    actor: Overseer,
+    request: Request,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> list[audit.RunVerification]:
+    """H-2: replay the loan's history against the code deployed now: does it reproduce?"""
+    await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
+    settings = request.app.state.settings
+    return await audit.verify(client, loan_id, settings.temporal_ui_url)

@@ -7,14 +7,19 @@ reach the history: a validator's refusal changes nothing, so there is nothing to
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Replayer
 
 from api.errors import ApiError
 from api.schemas import AuditEvent
@@ -91,6 +96,81 @@ async def loan_runs(client: Client, loan_id: str) -> AsyncIterator[tuple[str, li
             if continued and last is not None
             else ""
         )
+
+
+CSV_COLUMNS = (
+    "run_id",
+    "event_id",
+    "time",
+    "kind",
+    "step",
+    "actor",
+    "role",
+    "decision",
+    "comment",
+    "policy_version",
+    "accepted",
+    "details",
+)
+
+
+def as_csv(events: list[AuditEvent]) -> str:
+    """The trail as CSV (UTF-8, one row per event, details as JSON), for spreadsheets."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for event in events:
+        row = event.model_dump(mode="json")
+        row["details"] = json.dumps(row["details"], ensure_ascii=False, sort_keys=True)
+        writer.writerow({column: row[column] for column in CSV_COLUMNS})
+    return out.getvalue()
+
+
+class RunVerification(BaseModel):
+    """One run of the loan's workflow replayed against the code deployed now."""
+
+    run_id: str
+    workflow_type: str
+    events: int
+    reproduces: bool
+    problem: str | None = None
+    history_url: str
+
+
+async def verify(client: Client, loan_id: str, ui_url: str) -> list[RunVerification]:
+    """H-2: replay every run of the loan's history with the current workflow code; a run
+    that no longer reproduces means the code changed under a running loan without
+    ``workflow.patched``. Nothing is changed: replaying runs no activity."""
+    from workflows.loan import LoanWorkflow
+    from workflows.servicing import LoanServicingWorkflow
+
+    replayer = Replayer(
+        workflows=[LoanWorkflow, LoanServicingWorkflow], data_converter=client.data_converter
+    )
+    workflow_id = workflow_id_for(loan_id)
+    out = []
+    async for run_id, events in loan_runs(client, loan_id):
+        history = WorkflowHistory(workflow_id, events)
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        failure = result.replay_failure
+        out.append(
+            RunVerification(
+                run_id=run_id,
+                workflow_type=events[
+                    0
+                ].workflow_execution_started_event_attributes.workflow_type.name,
+                events=len(events),
+                reproduces=failure is None,
+                problem=None if failure is None else str(failure),
+                history_url=history_url(ui_url, client.namespace, workflow_id, run_id),
+            )
+        )
+    return out
+
+
+def history_url(ui_url: str, namespace: str, workflow_id: str, run_id: str) -> str:
+    """Where the Temporal Web UI shows a run's raw history."""
+    return f"{ui_url}/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/history"
 
 
 async def audit_trail(client: Client, loan_id: str) -> list[AuditEvent]:
