@@ -15,6 +15,7 @@ from api.errors import install_error_handlers
 from api.logging import install_pii_filter
 from api.routes import auth, codec, health, ledger, loans, servicing, tasks
 from api.temporal import TemporalConnection
+from api.throttle import LoginThrottle
 from domain.policy import load_policy
 from settings import Settings, get_settings
 from store.db import make_engine, session_factory
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = session_factory(engine)
         # Connects on first use: the API starts, and /healthz reports, while Temporal is down.
         app.state.temporal = TemporalConnection.from_settings(settings)
+        app.state.login_throttle = LoginThrottle()
         try:
             yield
         finally:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -13,6 +14,7 @@ from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.security import create_access_token
 from api.services.users import authenticate
+from api.throttle import LoginThrottle
 from domain.loan import Role, Tier
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -36,14 +38,27 @@ class Me(BaseModel):
 @router.post("/token", summary="Sign in with username and password")
 def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:
+    """A wrong username and a wrong password get the same answer; after a few failures the
+    username must wait, longer after each further failure (429 with Retry-After)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    wait = throttle.wait_seconds(form.username)
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too many failed sign-ins; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     user = authenticate(session, form.username, form.password)
     if user is None:
+        throttle.failed(form.username)
         raise ApiError(
             401, "incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
         )
+    throttle.succeeded(form.username)
     return Token(access_token=create_access_token(user.username, settings))
 
 

@@ -14,6 +14,7 @@ from sqlmodel import select
 from api.deps import require_roles
 from api.security import ALGORITHM, create_access_token, decode_access_token
 from api.services.users import DEV_PASSWORD
+from api.throttle import LoginThrottle
 from domain.loan import Actor, Role
 from settings import Settings
 from store.models import StaffUser
@@ -179,3 +180,35 @@ async def test_require_roles_refuses_other_roles_with_403(http: AsyncClient, log
 @pytest.mark.usefixtures("approvers_only")
 async def test_require_roles_needs_a_token_first(http: AsyncClient) -> None:
     assert (await http.get("/_test/approvers-only")).status_code == 401
+
+
+@pytest.mark.parametrize("username", ["officer2", "nobody-at-all"])
+async def test_repeated_failures_are_slowed_the_same_for_real_and_unknown_names(
+    http: AsyncClient, username: str
+) -> None:
+    for _ in range(3):
+        assert (await _token(http, username, "wrong-password")).status_code == 401
+    assert (await _token(http, username, "wrong-password")).status_code == 401  # starts a wait
+    locked = await _token(http, username, DEV_PASSWORD)  # even the right one waits
+    assert locked.status_code == 429
+    assert int(locked.headers["retry-after"]) >= 1
+    assert locked.json()["detail"]["message"] == "too many failed sign-ins; try again later"
+    # Others are not held up by it.
+    assert (await _token(http, "officer1", DEV_PASSWORD)).status_code == 200
+
+
+def test_the_wait_doubles_and_a_success_clears_it() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed("Officer1")
+    assert throttle.wait_seconds("officer1") == 0.0  # three failures are free
+    throttle.failed("officer1")
+    assert throttle.wait_seconds("OFFICER1") == 2.0  # names compare case-insensitively
+    throttle.failed("officer1")
+    assert throttle.wait_seconds("officer1") == 4.0
+    now[0] += 4.0
+    assert throttle.wait_seconds("officer1") == 0.0
+    throttle.succeeded("officer1")
+    throttle.failed("officer1")
+    assert throttle.wait_seconds("officer1") == 0.0  # three free failures again
