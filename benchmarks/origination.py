@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -655,10 +655,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    return run_benchmark(run, parse_args(argv))
+
+
+def run_benchmark(
+    benchmark: Callable[[argparse.Namespace], Coroutine[Any, Any, str]], args: argparse.Namespace
+) -> int:
+    """Run a benchmark and print its table; the exit status for the command line."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        table = asyncio.run(run(args))
+        table = asyncio.run(benchmark(args))
     except KeyboardInterrupt:
         print("interrupted; everything started here has been stopped", file=sys.stderr)
         return 130

@@ -77,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         machine,
         percentile,
         read_model,
+        run_benchmark,
     )
     from domain.calendar import CHINA, china_date
     from domain.loan import ApprovedTerms, LoanApplication, RepaymentMethod, Stage, Tier
@@ -988,18 +989,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        table = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted; everything started here has been stopped", file=sys.stderr)
-        return 130
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    print(table)
-    return 0
+    return run_benchmark(run, parse_args(argv))
 
 
 if __name__ == "__main__":
