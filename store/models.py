@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 # Named constraints, so later (SQLite batch) migrations can alter them.
@@ -194,7 +194,12 @@ class Notification(SQLModel, table=True):
     recipient_masked: str = Field(max_length=64)
     template: str = Field(max_length=64)
     body: str
+    # SMS delivery (issue 4): queued -> delivered | failed, after ``attempts`` gateway posts.
     status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    gateway_message_id: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: datetime | None = _optional_ts()
     created_at: datetime = _created_ts()
 
 
@@ -233,3 +238,36 @@ class BlacklistEntry(SQLModel, table=True):
     reason: str = Field(max_length=500)
     listed_by: str = Field(max_length=64)
     listed_at: datetime = _created_ts()
+
+
+class NoticeCounter(SQLModel, table=True):
+    """The last notice number a branch gave in a year: official numbers run without gaps."""
+
+    __tablename__ = "notice_counters"
+    branch_code: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    last_number: int = 0
+
+
+class Notice(SQLModel, table=True):
+    """An official notice (通知书) as issued: numbered, its HTML kept as the evidence.
+
+    A notice that needs a signed receipt (回执, D-3) is marked when the receipt comes back.
+    """
+
+    __tablename__ = "notices"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=40)  # e.g. CB01-2026-000017
+    idempotency_key: str = Field(unique=True, max_length=200)
+    loan_id: str | None = Field(default=None, index=True, max_length=40)
+    branch_code: str = Field(index=True, max_length=16)
+    kind: str = Field(max_length=40)  # the template: overdue_notice, settlement_certificate, ...
+    addressee: str = Field(max_length=100)
+    round_key: str | None = Field(default=None, max_length=120)  # the workflow's D-3 notice key
+    issued_on: date
+    issued_by: str = Field(max_length=64)  # a username, or "workflow"
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    receipt_required: bool = False
+    receipt_returned_on: date | None = None
+    receipt_recorded_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _created_ts()
