@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 python="${PYTHON:-python3}"
+if [ "$extras" = "test" ]; then
+    bash scripts/system-packages.sh browser
+else
+    bash scripts/system-packages.sh
+fi
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
