@@ -21,6 +21,7 @@ from settings import Settings
 from store.models import StaffUser
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
+SESSION_COOKIE = "loanflow_session"  # set by the web pages' sign-in
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -56,10 +57,15 @@ TemporalClientDep = Annotated[Client, Depends(_temporal_client)]
 
 
 def _current_user(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> StaffUser:
+    if not token and request.method in ("GET", "HEAD"):
+        # A document opened from the web pages (a notice's PDF, an export): the page's
+        # session. Never for a change: those need the bearer token or the page's form.
+        token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise ApiError(401, "not authenticated", headers=_BEARER)
     try:

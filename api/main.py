@@ -16,6 +16,7 @@ from api.logging import install_pii_filter
 from api.routes import auth, codec, health, ledger, loans, servicing, tasks
 from api.temporal import TemporalConnection
 from api.throttle import LoginThrottle
+from api.web.routes import install_web_pages
 from domain.policy import load_policy
 from settings import Settings, get_settings
 from store.db import make_engine, session_factory
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     for router in routers:
         app.include_router(router)
+    install_web_pages(app)
     # The Temporal Web UI calls /codec from its own origin, with the auditor's token.
     app.add_middleware(
         CORSMiddleware,

@@ -1,0 +1,605 @@
+"""The staff pages (网页端): sign-in, my tasks, a task's form, a loan, the register.
+
+Routes stay thin: they read the form, call the services the JSON API calls, and render.
+A refusal from a workflow's validator is shown next to the form, with its rule; nothing
+has changed, and the form keeps what was typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import json
+import math
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from adapters.notifications import date_cn, percent, yuan
+from api.deps import SessionDep, SettingsDep, TemporalClientDep
+from api.errors import KIND_STATUS, ApiError
+from api.security import create_access_token
+from api.services import audit, loans, records, tasks
+from api.services.users import authenticate
+from api.throttle import LoginThrottle
+from api.web import labels
+from api.web.forms import (
+    LOAN_ACTIONS,
+    TASK_FORMS,
+    StepCall,
+    StepForm,
+    echo,
+    field_errors,
+    read_form,
+)
+from api.web.session import (
+    COOKIE,
+    CsrfRejected,
+    LoginRequired,
+    WebActor,
+    check_csrf,
+    safe_next,
+)
+from domain.calendar import china_date
+from domain.errors import RuleViolation
+from domain.ids import mask_pii
+from domain.loan import Actor, Role, Stage
+from settings import PROJECT_DIR
+from store.models import Task
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+# Who may read a loan's audit trail: not the loan officers, who must stay blind to each
+# other's investigation (I-1).
+AUDIT_READERS = {Role.AUDITOR, Role.ADMIN, Role.BRANCH_HEAD, Role.REVIEWER, Role.APPROVER}
+READ_ONLY = {Role.AUDITOR}
+
+
+def _environment(templates_dir: Path) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir)), autoescape=True, undefined=StrictUndefined
+    )
+    env.filters.update(
+        yuan=yuan,
+        percent=percent,
+        date_cn=date_cn,
+        stage=labels.stage_name,
+        role=labels.role_name,
+        task=labels.task_name,
+        loan_class=labels.class_name,
+        masked=mask_pii,
+    )
+    return env
+
+
+pages = Jinja2Templates(env=_environment(PROJECT_DIR / "templates" / "web"))
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    base = {"actor": None, "csrf": getattr(request.state, "csrf", ""), "flash": None}
+    return pages.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def _today() -> date:
+    return china_date(datetime.now(UTC))
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+@router.get("", response_class=RedirectResponse)
+def home() -> RedirectResponse:
+    return RedirectResponse("/ui/tasks", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return _render(
+        request, "login.html.j2", {"next": safe_next(next), "error": None, "username": ""}
+    )
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The same answer for a wrong name and a wrong password; repeated failures wait."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    wait = throttle.wait_seconds(username)
+    context = {"next": safe_next(next), "username": username}
+    if wait > 0:
+        seconds = math.ceil(wait)
+        return _render(
+            request,
+            "login.html.j2",
+            {**context, "error": f"登录失败次数过多，请 {seconds} 秒后再试。"},
+            status_code=429,
+        )
+    user = authenticate(session, username, password) if username and password else None
+    if user is None:
+        throttle.failed(username)
+        return _render(
+            request, "login.html.j2", {**context, "error": "用户名或密码错误。"}, status_code=401
+        )
+    throttle.succeeded(username)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        create_access_token(user.username, settings),
+        max_age=settings.access_token_minutes * 60,
+        httponly=True,
+        samesite="strict",
+        secure=settings.environment == "production",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, actor: WebActor, settings: SettingsDep) -> Response:
+    await check_csrf(request, settings)
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# ---------------------------------------------------------------- my tasks
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+def my_tasks(
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    stage: Annotated[str | None, Query(max_length=32)] = None,
+    branch: Annotated[str | None, Query(max_length=16)] = None,
+    due: Annotated[str | None, Query(max_length=10)] = None,
+    overdue: bool = False,
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
+    """我的待办: what this person may do now, soonest due first."""
+    due_by = _date_filter(due, "due")
+    found = tasks.my_tasks(session, actor, overdue_only=overdue)
+    branches = sorted({t.branch_code for t in found})
+    shown = [
+        t
+        for t in found
+        if (not stage or t.stage == stage)
+        and (not branch or t.branch_code == branch)
+        and (due_by is None or (t.due_date is not None and t.due_date <= due_by))
+    ]
+    return _render(
+        request,
+        "tasks.html.j2",
+        {
+            "actor": actor,
+            "tasks": shown,
+            "stages": labels.STAGES,
+            "branches": branches,
+            "filters": {
+                "stage": stage or "",
+                "branch": branch or "",
+                "due": due or "",
+                "overdue": overdue,
+            },
+            "flash": f"已完成：贷款 {done}" if done else None,
+            "read_only": actor.role in READ_ONLY,
+        },
+    )
+
+
+def _date_filter(raw: str | None, field: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, f"{field} must be a date like 2026-12-31", field=field) from None
+
+
+def _task_for(session: Any, actor: Actor, task_id: int) -> Task:
+    """The task, if it is this person's to see: their branch, or every branch for auditors."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise ApiError(404, f"没有编号为 {task_id} 的任务", field="task_id")
+    if actor.role in (Role.AUDITOR, Role.ADMIN):
+        return task
+    if task.branch_code != actor.branch or task.role != actor.role:
+        raise ApiError(
+            403,
+            f"任务 {task_id} 属于 {task.branch_code} 的{labels.role_name(task.role)}，不是您的任务",
+        )
+    return task
+
+
+async def _loan_context(session: Any, client: Any, actor: Actor, loan_id: str) -> dict[str, Any]:
+    detail = await loans.loan_detail(session, client, actor, loan_id)
+    schedule = await run_in_threadpool(records.schedule, session, loan_id)
+    return {"loan": detail.loan, "status": detail.workflow, "schedule": schedule}
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(
+    task_id: int,
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> HTMLResponse:
+    task = await run_in_threadpool(_task_for, session, actor, task_id)
+    return await _task_response(request, session, client, actor, task)
+
+
+async def _task_response(
+    request: Request,
+    session: Any,
+    client: Any,
+    actor: Actor,
+    task: Task,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    refusals: list[dict[str, Any]] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    form = TASK_FORMS.get(task.kind)
+    context = await _loan_context(session, client, actor, task.loan_id)
+    return _render(
+        request,
+        "task.html.j2",
+        {
+            **context,
+            "actor": actor,
+            "task": task,
+            "form": form if task.status == "open" and actor.role not in READ_ONLY else None,
+            "action": f"/ui/tasks/{task.id}",
+            "values": values or {},
+            "errors": errors or {},
+            "refusals": refusals or [],
+            "request_id": uuid.uuid4().hex,
+            "today": _today(),
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/tasks/{task_id}", response_class=HTMLResponse)
+async def complete_task(
+    task_id: int,
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    await check_csrf(request, settings)
+    task = await run_in_threadpool(_task_for, session, actor, task_id)
+    form = TASK_FORMS.get(task.kind)
+    if form is None or actor.role in READ_ONLY:
+        raise ApiError(403, "此任务不能在网页上办理")
+    data = await request.form()
+    request_id = str(data.get("request_id") or "")[:64] or uuid.uuid4().hex
+    call = StepCall(session, client, actor, task.loan_id, task.task_key, request_id)
+    problem = await _send(form, call, read_form(form, data))
+    if problem is None:
+        return RedirectResponse(f"/ui/tasks?done={task.loan_id}", status_code=303)
+    errors, refusals, status_code = problem
+    return await _task_response(
+        request,
+        session,
+        client,
+        actor,
+        task,
+        values=echo(form, data),
+        errors=errors,
+        refusals=refusals,
+        status_code=status_code,
+    )
+
+
+async def _send(
+    form: StepForm, call: StepCall, values: dict[str, Any]
+) -> tuple[dict[str, str], list[dict[str, Any]], int] | None:
+    """None when the workflow took the step; else the field errors, the refusals and a status."""
+    try:
+        model = form.model.model_validate(values)
+    except ValidationError as invalid:
+        return field_errors(form, invalid), [], 422
+    try:
+        await form.send(call, model)
+    except RuleViolation as refused:
+        found = [r.model_dump(mode="json") for r in refused.refusals]
+        fields = {r["field"]: f"{r['message']}（{r['rule']}）" for r in found if r.get("field")}
+        return fields, found, KIND_STATUS[refused.kind]
+    except ApiError as failed:
+        refusal = {"rule": failed.rule or "", "message": failed.message, "field": failed.field}
+        return {}, [refusal], failed.status
+    return None
+
+
+# ---------------------------------------------------------------- a loan
+
+
+@router.get("/loans/{loan_id}", response_class=HTMLResponse)
+async def loan_page(
+    loan_id: str,
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> HTMLResponse:
+    return await _loan_response(request, session, client, actor, loan_id)
+
+
+async def _loan_response(
+    request: Request,
+    session: Any,
+    client: Any,
+    actor: Actor,
+    loan_id: str,
+    *,
+    open_action: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    refusals: list[dict[str, Any]] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = await _loan_context(session, client, actor, loan_id)
+    sessions = request.app.state.sessions
+    ledger = await run_in_threadpool(records.ledger_entries, sessions, loan_id)
+    messages = await run_in_threadpool(records.notifications, session, loan_id=loan_id)
+    trail = await audit.audit_trail(client, loan_id) if actor.role in AUDIT_READERS else None
+    stage = context["loan"].stage if context["loan"] else None
+    actions = {
+        name: form
+        for name, (role, form) in LOAN_ACTIONS.items()
+        if role is actor.role and stage == Stage.REPAYING.value
+    }
+    return _render(
+        request,
+        "loan.html.j2",
+        {
+            **context,
+            "actor": actor,
+            "ledger": ledger,
+            "messages": messages,
+            "trail": trail,
+            "actions": actions,
+            "open_action": open_action,
+            "values": values or {},
+            "errors": errors or {},
+            "refusals": refusals or [],
+            "request_id": uuid.uuid4().hex,
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/loans/{loan_id}/actions/{action}", response_class=HTMLResponse)
+async def loan_action(
+    loan_id: str,
+    action: str,
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    await check_csrf(request, settings)
+    if action not in LOAN_ACTIONS:
+        raise ApiError(404, f"no action {action}", field="action")
+    role, form = LOAN_ACTIONS[action]
+    if actor.role is not role:
+        raise ApiError(403, f"只有{labels.role_name(role)}可以办理“{form.title}”", rule=form.rule)
+    data = await request.form()
+    request_id = str(data.get("request_id") or "")[:64] or uuid.uuid4().hex
+    call = StepCall(session, client, actor, loan_id, None, request_id)
+    problem = await _send(form, call, read_form(form, data))
+    if problem is None:
+        return RedirectResponse(f"/ui/loans/{loan_id}?done={action}", status_code=303)
+    errors, refusals, status_code = problem
+    return await _loan_response(
+        request,
+        session,
+        client,
+        actor,
+        loan_id,
+        open_action=action,
+        values=echo(form, data),
+        errors=errors,
+        refusals=refusals,
+        status_code=status_code,
+    )
+
+
+@router.get("/loans/{loan_id}/audit.{fmt}")
+async def export_audit(
+    loan_id: str, fmt: str, actor: WebActor, session: SessionDep, client: TemporalClientDep
+) -> Response:
+    """H-2: the trail as CSV or JSON, for those who may read it."""
+    if actor.role not in AUDIT_READERS:
+        raise ApiError(403, "客户经理不能查看审计记录（I-1 双人调查互不可见）", rule="I-1")
+    if fmt not in ("csv", "json"):
+        raise ApiError(404, f"no export as {fmt}", field="fmt")
+    await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
+    events = await audit.audit_trail(client, loan_id)
+    if fmt == "csv":
+        body, media = audit.as_csv(events), "text/csv; charset=utf-8"
+    else:
+        body = json.dumps([e.model_dump(mode="json") for e in events], ensure_ascii=False, indent=2)
+        media = "application/json"
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="audit-{loan_id}.{fmt}"'},
+    )
+
+
+# ---------------------------------------------------------------- the register
+
+REGISTER_COLUMNS = (
+    ("loan_id", "贷款编号"),
+    ("stage", "状态"),
+    ("branch_code", "机构"),
+    ("officer", "客户经理"),
+    ("applicant_name", "借款人"),
+    ("id_number", "身份证号"),
+    ("phone", "电话"),
+    ("village", "村"),
+    ("amount_requested", "申请金额"),
+    ("amount_approved", "批准金额"),
+    ("term_months", "期限（月）"),
+    ("maturity_date", "到期日"),
+    ("loan_class", "五级分类"),
+    ("bucket", "逾期档"),
+    ("days_past_due", "逾期天数"),
+    ("principal_outstanding", "贷款余额"),
+    ("arrears", "欠款"),
+)
+
+
+def _register(
+    session: Any,
+    actor: Actor,
+    stage: str | None,
+    branch: str | None,
+    officer: str | None,
+    overdue: bool,
+) -> list[Any]:
+    found = loans.list_loans(
+        session,
+        actor,
+        stage=stage or None,
+        branch=branch or None,
+        officer=officer or None,
+        limit=500,
+    )
+    return [loan for loan in found if not overdue or loan.days_past_due > 0]
+
+
+@router.get("/register", response_class=HTMLResponse)
+def register_page(
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    stage: Annotated[str | None, Query(max_length=32)] = None,
+    branch: Annotated[str | None, Query(max_length=16)] = None,
+    officer: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool = False,
+) -> HTMLResponse:
+    """贷款台账, masked (H-3), the branches this person may see."""
+    shown = _register(session, actor, stage, branch, officer, overdue)
+    query = request.url.query
+    return _render(
+        request,
+        "register.html.j2",
+        {
+            "actor": actor,
+            "loans": shown,
+            "stages": labels.STAGES,
+            "filters": {
+                "stage": stage or "",
+                "branch": branch or "",
+                "officer": officer or "",
+                "overdue": overdue,
+            },
+            "csv_url": "/ui/register.csv" + (f"?{query}" if query else ""),
+        },
+    )
+
+
+@router.get("/register.csv")
+def register_csv(
+    actor: WebActor,
+    session: SessionDep,
+    stage: Annotated[str | None, Query(max_length=32)] = None,
+    branch: Annotated[str | None, Query(max_length=16)] = None,
+    officer: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool = False,
+) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([title for _, title in REGISTER_COLUMNS])
+    for loan in _register(session, actor, stage, branch, officer, overdue):
+        row = loan.model_dump(mode="json")
+        writer.writerow(["" if row[key] is None else row[key] for key, _ in REGISTER_COLUMNS])
+    # A byte-order mark, so spreadsheet programs read the Chinese headings as UTF-8.
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="register.csv"'},
+    )
+
+
+# ---------------------------------------------------------------- errors as pages
+
+
+def install_web_pages(app: FastAPI) -> None:
+    """Mount the pages, and show errors on /ui/ paths as pages instead of JSON."""
+    app.include_router(router)
+
+    def _login(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(exc.login_url, status_code=303)
+
+    def _csrf(request: Request, exc: Exception) -> Response:
+        return _error_page(request, 403, "表单已过期或来源不明，请返回页面刷新后重新提交。")
+
+    app.add_exception_handler(LoginRequired, _login)
+    app.add_exception_handler(CsrfRejected, _csrf)
+    for kind in (ApiError, RuleViolation, RequestValidationError):
+        _page_for_ui(app, kind)
+
+
+def _page_for_ui(app: FastAPI, kind: type[Exception]) -> None:
+    as_json = app.exception_handlers[kind]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith("/ui/"):
+            answer = as_json(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+        if isinstance(exc, ApiError):
+            return _error_page(request, exc.status, exc.message, exc.rule)
+        if isinstance(exc, RuleViolation):
+            return _error_page(request, KIND_STATUS[exc.kind], str(exc))
+        assert isinstance(exc, RequestValidationError)
+        fields = "；".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        return _error_page(request, 422, f"输入有误：{fields}")
+
+    app.add_exception_handler(kind, handler)
+
+
+def _error_page(
+    request: Request, status_code: int, message: str, rule: str | None = None
+) -> Response:
+    titles = {401: "请先登录", 403: "无权访问", 404: "未找到", 409: "无法办理", 422: "输入有误"}
+    return _render(
+        request,
+        "error.html.j2",
+        {
+            "status_code": status_code,
+            "title": titles.get(status_code, "出错了"),
+            "message": message,
+            "rule": rule,
+        },
+        status_code=status_code,
+    )
