@@ -19,18 +19,15 @@ from starlette.datastructures import FormData
 from temporalio.client import Client
 
 from api.services import loans
+from api.web import labels
 from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
 from domain.loan import (
     Actor,
     ContractSigning,
     Decision,
-    DecisionOutcome,
     InvestigationReport,
     Material,
-    Recommendation,
-    RepaymentMethod,
     Review,
-    ReviewOutcome,
     Role,
 )
 from workflows.loan import LoanWorkflow
@@ -106,32 +103,10 @@ MATERIALS = _choices(
         Material.COLLATERAL_TITLE: "抵押物权属证明",
     }
 )
-RECOMMENDATIONS = _choices(
-    {
-        Recommendation.APPROVE: "同意贷款",
-        Recommendation.REDUCE: "减额贷款",
-        Recommendation.REJECT: "不同意",
-    }
-)
-REVIEW_OUTCOMES = _choices(
-    {ReviewOutcome.FORWARD: "同意，提交下一环节", ReviewOutcome.RETURN: "退回调查"}
-)
-DECISIONS = _choices(
-    {
-        DecisionOutcome.APPROVE: "批准",
-        DecisionOutcome.RETURN: "退回",
-        DecisionOutcome.REJECT: "否决",
-    }
-)
-METHODS = (("", "按申请"),) + _choices(
-    {
-        RepaymentMethod.LUMP_SUM: "利随本清",
-        RepaymentMethod.INTEREST_MONTHLY: "按月结息，到期还本",
-        RepaymentMethod.INTEREST_QUARTERLY: "按季结息，到期还本",
-        RepaymentMethod.EQUAL_INSTALLMENT: "等额本息",
-        RepaymentMethod.EQUAL_PRINCIPAL: "等额本金",
-    }
-)
+RECOMMENDATIONS = _choices(labels.RECOMMENDATIONS)
+REVIEW_OUTCOMES = _choices(labels.REVIEW_OUTCOMES)
+DECISIONS = _choices(labels.DECISIONS)
+METHODS = (("", "按申请"), *_choices(labels.METHODS))
 SIGNALS = _choices(
     {
         WarningSignal.OVERDUE_OR_ARREARS: "逾期、欠息",

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from domain.loan import CLASS_NAMES, Role, Stage
+from domain.loan import (
+    CLASS_NAMES,
+    DecisionOutcome,
+    GuaranteeType,
+    Purpose,
+    Recommendation,
+    RepaymentMethod,
+    ReviewOutcome,
+    Role,
+    Stage,
+)
 
 STAGES = {
     Stage.APPLIED: "已受理",
@@ -53,6 +63,66 @@ TASK_KINDS = {
     "approve_write_off": "核销审批",
     "final_evaluation": "结清后评价",
 }
+
+
+PURPOSES = {
+    Purpose.CROP: "种植",
+    Purpose.FORESTRY: "林业",
+    Purpose.LIVESTOCK: "养殖",
+    Purpose.FISHERY: "渔业",
+    Purpose.FARM_MACHINERY: "农机",
+    Purpose.INDUSTRY: "加工",
+    Purpose.TRADE: "商贸",
+    Purpose.TRANSPORT: "运输",
+    Purpose.SERVICES: "服务业",
+    Purpose.EDUCATION: "助学",
+    Purpose.MEDICAL: "医疗",
+    Purpose.DURABLE_GOODS: "耐用消费品",
+    Purpose.HOUSE_REPAIR: "建房修房",
+    Purpose.WEDDING_FUNERAL: "婚丧",
+}
+GUARANTEES = {
+    GuaranteeType.CREDIT: "信用",
+    GuaranteeType.GUARANTEE: "保证",
+    GuaranteeType.MORTGAGE: "抵押",
+    GuaranteeType.PLEDGE: "质押",
+    GuaranteeType.GROUP: "联保",
+}
+METHODS = {
+    RepaymentMethod.LUMP_SUM: "利随本清",
+    RepaymentMethod.INTEREST_MONTHLY: "按月结息，到期还本",
+    RepaymentMethod.INTEREST_QUARTERLY: "按季结息，到期还本",
+    RepaymentMethod.EQUAL_INSTALLMENT: "等额本息",
+    RepaymentMethod.EQUAL_PRINCIPAL: "等额本金",
+}
+RECOMMENDATIONS = {
+    Recommendation.APPROVE: "同意贷款",
+    Recommendation.REDUCE: "减额贷款",
+    Recommendation.REJECT: "不同意",
+}
+REVIEW_OUTCOMES = {ReviewOutcome.FORWARD: "同意，提交下一环节", ReviewOutcome.RETURN: "退回调查"}
+DECISIONS = {
+    DecisionOutcome.APPROVE: "批准",
+    DecisionOutcome.RETURN: "退回",
+    DecisionOutcome.REJECT: "否决",
+}
+# What a code means, whichever of these lists it comes from.
+CODES = {
+    str(code): name
+    for names in (PURPOSES, GUARANTEES, METHODS, RECOMMENDATIONS, REVIEW_OUTCOMES, DECISIONS)
+    for code, name in names.items()
+} | {
+    "review": "审查",
+    "confirm": "行长确认",
+    "decision": "审批",
+    "signing": "签约",
+    "signed": "已签约",
+}
+
+
+def code_name(code: object) -> str:
+    text = str(getattr(code, "value", code))
+    return CODES.get(text, text)
 
 
 def stage_name(code: str) -> str:

@@ -77,6 +77,7 @@ def _environment(templates_dir: Path) -> Environment:
         role=labels.role_name,
         task=labels.task_name,
         loan_class=labels.class_name,
+        code=labels.code_name,
         masked=mask_pii,
     )
     return env
