@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
 
 from api.deps import CurrentActor, SessionDep, TemporalClientDep, require_roles
+from api.errors import ApiError
 from api.schemas import (
     AuditEvent,
     LoanCreated,
@@ -62,6 +65,17 @@ AuditReader = Annotated[
         require_roles(Role.AUDITOR, Role.ADMIN, Role.BRANCH_HEAD, Role.REVIEWER, Role.APPROVER)
     ),
 ]
+
+
+def _not_read_only(actor: CurrentActor) -> Actor:
+    """An auditor (稽核) reads every loan and changes none: refused before the step is read."""
+    if actor.role is Role.AUDITOR:
+        raise ApiError(403, "an auditor reads loans and tasks and changes nothing")
+    return actor
+
+
+# Who may send a step (the workflow's validator then decides whether they may take it).
+StepTaker = Annotated[Actor, Depends(_not_read_only)]
 
 
 class MaterialsBody(BaseModel):
@@ -141,7 +155,7 @@ async def get_loan(
 async def supply_materials(
     loan_id: LoanId,
     body: MaterialsBody,
-    actor: CurrentActor,
+    actor: StepTaker,
     session: SessionDep,
     client: TemporalClientDep,
     idempotency_key: IdempotencyKey = None,
@@ -157,7 +171,7 @@ async def supply_materials(
 async def submit_investigation(
     loan_id: LoanId,
     report: InvestigationReport,
-    actor: CurrentActor,
+    actor: StepTaker,
     session: SessionDep,
     client: TemporalClientDep,
     idempotency_key: IdempotencyKey = None,
@@ -177,7 +191,7 @@ async def submit_investigation(
 async def review_loan(
     loan_id: LoanId,
     review: Review,
-    actor: CurrentActor,
+    actor: StepTaker,
     session: SessionDep,
     client: TemporalClientDep,
     idempotency_key: IdempotencyKey = None,
@@ -193,7 +207,7 @@ async def review_loan(
 async def confirm_as_branch_head(
     loan_id: LoanId,
     review: Review,
-    actor: CurrentActor,
+    actor: StepTaker,
     session: SessionDep,
     client: TemporalClientDep,
     idempotency_key: IdempotencyKey = None,
@@ -209,7 +223,7 @@ async def confirm_as_branch_head(
 async def decide_loan(
     loan_id: LoanId,
     decision: Decision,
-    actor: CurrentActor,
+    actor: StepTaker,
     session: SessionDep,
     client: TemporalClientDep,
     idempotency_key: IdempotencyKey = None,
@@ -225,7 +239,7 @@ async def decide_loan(
 async def sign_contract(
     loan_id: LoanId,
     signing: ContractSigning,
-    actor: CurrentActor,
+    actor: StepTaker,
     session: SessionDep,
     client: TemporalClientDep,
     idempotency_key: IdempotencyKey = None,
@@ -241,7 +255,7 @@ async def sign_contract(
 async def withdraw_application(
     loan_id: LoanId,
     body: WithdrawalBody,
-    actor: CurrentActor,
+    actor: StepTaker,
     session: SessionDep,
     client: TemporalClientDep,
     idempotency_key: IdempotencyKey = None,
@@ -280,25 +294,57 @@ def get_notifications(
 
 @router.get("/{loan_id}/audit", response_model=list[AuditEvent])
 async def get_audit_trail(
-    loan_id: LoanId, actor: AuditReader, session: SessionDep, client: TemporalClientDep
+    loan_id: LoanId,
+    actor: AuditReader,
+    request: Request,
+    session: SessionDep,
+    client: TemporalClientDep,
 ) -> list[AuditEvent]:
-    """H-2: every human step with actor, time, decision, comment and policy version."""
-    await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
-    return await audit.audit_trail(client, loan_id)
+    """H-2: every human step with actor, time, decision, comment and policy version, and
+    the automatic effects, each linked to its run's history in the Temporal Web UI."""
+    return await _audit_trail(loan_id, actor, request, session, client)
 
 
 @router.get("/{loan_id}/audit.csv", response_class=PlainTextResponse)
 async def export_audit_trail(
-    loan_id: LoanId, actor: AuditReader, session: SessionDep, client: TemporalClientDep
+    loan_id: LoanId,
+    actor: AuditReader,
+    request: Request,
+    session: SessionDep,
+    client: TemporalClientDep,
 ) -> PlainTextResponse:
     """H-2: the same trail as CSV, for a spreadsheet or the regulator."""
-    await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
-    body = audit.as_csv(await audit.audit_trail(client, loan_id))
+    body = audit.as_csv(await _audit_trail(loan_id, actor, request, session, client))
     return PlainTextResponse(
         body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="audit-{loan_id}.csv"'},
     )
+
+
+@router.get("/{loan_id}/audit.json", response_class=Response)
+async def download_audit_trail(
+    loan_id: LoanId,
+    actor: AuditReader,
+    request: Request,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> Response:
+    """H-2: the same trail as a JSON file to download."""
+    body = audit.as_json(await _audit_trail(loan_id, actor, request, session, client))
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="audit-{loan_id}.json"'},
+    )
+
+
+async def _audit_trail(
+    loan_id: str, actor: Actor, request: Request, session: Session, client: Client
+) -> list[AuditEvent]:
+    await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
+    ui_url = request.app.state.settings.temporal_ui_url
+    return await audit.audit_trail(client, loan_id, ui_url=ui_url)
 
 
 @router.post("/{loan_id}/audit/verify", response_model=list[audit.RunVerification])

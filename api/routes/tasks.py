@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import CurrentActor, SessionDep
+from api.routes.loans import StepTaker
 from api.schemas import TaskView
 from api.services import tasks
 
@@ -24,10 +25,10 @@ def my_tasks(
 
 
 @router.post("/{task_id}/claim", response_model=TaskView)
-def claim_task(task_id: TaskId, actor: CurrentActor, session: SessionDep) -> TaskView:
+def claim_task(task_id: TaskId, actor: StepTaker, session: SessionDep) -> TaskView:
     return tasks.claim_task(session, actor, task_id)
 
 
 @router.post("/{task_id}/release", response_model=TaskView)
-def release_task(task_id: TaskId, actor: CurrentActor, session: SessionDep) -> TaskView:
+def release_task(task_id: TaskId, actor: StepTaker, session: SessionDep) -> TaskView:
     return tasks.release_task(session, actor, task_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import inspect
 import io
-import json
 import math
 import uuid
 from datetime import UTC, date, datetime
@@ -366,7 +365,12 @@ async def _loan_response(
     sessions = request.app.state.sessions
     ledger = await run_in_threadpool(records.ledger_entries, sessions, loan_id)
     messages = await run_in_threadpool(records.notifications, session, loan_id=loan_id)
-    trail = await audit.audit_trail(client, loan_id) if actor.role in AUDIT_READERS else None
+    ui_url = request.app.state.settings.temporal_ui_url
+    trail = (
+        await audit.audit_trail(client, loan_id, ui_url=ui_url)
+        if actor.role in AUDIT_READERS
+        else None
+    )
     stage = context["loan"].stage if context["loan"] else None
     actions = {
         name: form
@@ -432,7 +436,12 @@ async def loan_action(
 
 @router.get("/loans/{loan_id}/audit.{fmt}")
 async def export_audit(
-    loan_id: str, fmt: str, actor: WebActor, session: SessionDep, client: TemporalClientDep
+    loan_id: str,
+    fmt: str,
+    actor: WebActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
 ) -> Response:
     """H-2: the trail as CSV or JSON, for those who may read it."""
     if actor.role not in AUDIT_READERS:
@@ -440,12 +449,11 @@ async def export_audit(
     if fmt not in ("csv", "json"):
         raise ApiError(404, f"no export as {fmt}", field="fmt")
     await run_in_threadpool(loans.get_loan_record, session, actor, loan_id)
-    events = await audit.audit_trail(client, loan_id)
+    events = await audit.audit_trail(client, loan_id, ui_url=settings.temporal_ui_url)
     if fmt == "csv":
         body, media = audit.as_csv(events), "text/csv; charset=utf-8"
     else:
-        body = json.dumps([e.model_dump(mode="json") for e in events], ensure_ascii=False, indent=2)
-        media = "application/json"
+        body, media = audit.as_json(events), "application/json"
     return Response(
         body,
         media_type=media,

@@ -222,7 +222,7 @@ async def test_the_auditor_reads_the_loan_and_its_trail_and_has_no_forms(
     page = await http.get(f"/ui/loans/{loan_id}")
     assert page.status_code == 200
     assert "审计记录" in page.text and "submit_investigation" in page.text
-    assert "<form method=\"post\" action=\"/ui/loans" not in page.text
+    assert '<form method="post" action="/ui/loans' not in page.text
     exported = await http.get(f"/ui/loans/{loan_id}/audit.csv")
     assert exported.status_code == 200 and "submit_investigation" in exported.text
     as_json = await http.get(f"/ui/loans/{loan_id}/audit.json")
