@@ -6,12 +6,16 @@ python manage.py seed                        # development branches and staff
 python manage.py check-policy [FILE]         # validate a policy file
 python manage.py register-search-attributes  # once, on an existing Temporal cluster
 python manage.py begin-servicing             # once, after upgrading from before servicing
+python manage.py sms-stub [--fail-first N]   # a local stand-in SMS gateway (run starts one)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
 import signal
 import socket
 import subprocess
@@ -110,6 +114,17 @@ async def begin_servicing(settings: Settings) -> int:
     return moved
 
 
+def sms_stub(host: str, port: int, fail_first: int, fail_status: int) -> None:
+    from adapters.sms_stub import StubSmsGateway
+    from api.logging import configure_logging
+
+    configure_logging(logging.INFO)
+    stub = StubSmsGateway(host, port, fail_first=fail_first, fail_status=fail_status)
+    print(f"SMS gateway stub on {stub.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or run stopping it
+        stub.serve_forever()
+
+
 def run(settings: Settings) -> int:
     """Everything with embedded defaults; Ctrl-C stops all of it, the newest part first."""
     check_policy(settings.policy_file)
@@ -147,7 +162,16 @@ def run(settings: Settings) -> int:
         _wait_for_port(host, port, timeout=60)
         if not settings.embedded_temporal:
             asyncio.run(register_search_attributes(settings))
-        children.append(("worker", _start([sys.executable, "worker.py"])))
+        gateway_url, worker_env = settings.sms_gateway_url, None
+        if not gateway_url:
+            # No gateway configured: texts go to the local stub, which logs them (masked).
+            stub_port = settings.sms_stub_port
+            stub_cmd = [sys.executable, "manage.py", "sms-stub", "--port", str(stub_port)]
+            children.append(("sms-stub", _start(stub_cmd)))
+            _wait_for_port("127.0.0.1", stub_port, timeout=30)
+            gateway_url = f"http://127.0.0.1:{stub_port}/sms"
+            worker_env = {**os.environ, "LOANFLOW_SMS_GATEWAY_URL": gateway_url}
+        children.append(("worker", _start([sys.executable, "worker.py"], worker_env)))
         children.append(
             (
                 "api",
@@ -175,16 +199,18 @@ def run(settings: Settings) -> int:
         namespace = settings.temporal_namespace
         print(f"  Temporal          {settings.temporal_address} (namespace {namespace})")
         print(f"  read model        {_safe_url(settings.database_url)}")
+        stub = " (local stub)" if worker_env is not None else ""
+        print(f"  SMS gateway       {gateway_url}{stub}")
         print("  Ctrl-C stops everything.")
         return _supervise(children)
     finally:
         _stop(children)
 
 
-def _start(cmd: list[str]) -> subprocess.Popen[bytes]:
+def _start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     # Its own session: a terminal's Ctrl-C reaches only this supervisor, which then stops
-    # the parts in order (API, worker, Temporal) instead of all at once.
-    return subprocess.Popen(cmd, start_new_session=True)
+    # the parts in order (API, worker, SMS stub, Temporal) instead of all at once.
+    return subprocess.Popen(cmd, start_new_session=True, env=env)
 
 
 def _supervise(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
@@ -257,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     policy.add_argument("file", nargs="?", type=Path)
     sub.add_parser("register-search-attributes", help="add the loan search attributes to a cluster")
     sub.add_parser("begin-servicing", help="move loans paid out before servicing into it")
+    stub = sub.add_parser("sms-stub", help="a local stand-in SMS gateway (logs texts, masked)")
+    stub.add_argument("--host", default="127.0.0.1")
+    stub.add_argument("--port", type=int, default=None, help="default: LOANFLOW_SMS_STUB_PORT")
+    stub.add_argument("--fail-first", type=int, default=0, help="fail each message's first N")
+    stub.add_argument("--fail-status", type=int, default=503, help="the failing answer's status")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "run":
@@ -271,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(register_search_attributes(settings))
     elif args.command == "begin-servicing":
         asyncio.run(begin_servicing(settings))
+    elif args.command == "sms-stub":
+        port = settings.sms_stub_port if args.port is None else args.port
+        sms_stub(args.host, port, args.fail_first, args.fail_status)
     return 0
 
 

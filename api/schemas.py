@@ -108,28 +108,35 @@ class NotificationView(BaseModel):
     recipient: str
     template: str
     body: str
-    status: str
+    status: str  # an SMS: queued, then delivered or failed
+    attempts: int  # gateway posts so far
+    last_error: str | None  # masked (H-3)
+    delivered_at: UtcDatetime | None
     created_at: UtcDatetime
 
 
 class AuditEvent(BaseModel):
     """One entry of a loan's audit trail, read from its workflow history (H-2).
 
-    A loan's workflow continues as new after disbursement and after each due date, so
-    an entry is located by its run and the event's id within that run."""
+    A loan's workflow continues as new after disbursement and when a run grows long, so
+    an entry is located by its run and the event's id within that run; ``history_url``
+    opens that run's raw history in the Temporal Web UI. ``kind`` is application,
+    human_step, automatic, signal, outcome or notice."""
 
     run_id: str
     event_id: int
     time: UtcDatetime
     kind: str
     step: str
+    rule: str | None = None
     actor: str | None = None
     role: str | None = None
     decision: str | None = None
     comment: str | None = None
     policy_version: str
-    accepted: bool = True
+    accepted: bool = True  # False: accepted, then refused when applied, or an effect failed
     details: dict[str, Any] = Field(default_factory=dict)
+    history_url: str | None = None
 
 
 class VillageHousehold(BaseModel):

@@ -61,6 +61,9 @@ def notifications(
             template=n.template,
             body=mask_pii(n.body),
             status=n.status,
+            attempts=n.attempts,
+            last_error=mask_pii(n.last_error) if n.last_error else None,
+            delivered_at=n.delivered_at,
             created_at=n.created_at,
         )
         for n in session.exec(query)
