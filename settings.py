@@ -55,12 +55,26 @@ class Settings(BaseSettings):
     api_port: int = 8000
     policy_file: Path = PROJECT_DIR / "policy" / "loanflow-2026.1.toml"
     credit_bureau_fixtures: Path = PROJECT_DIR / "adapters" / "credit_bureau_fixtures.json"
+    # The heading of every official notice (通知书); each names its issuing branch below it.
+    cooperative_name: str = Field("示范县农村信用合作联社", min_length=1, max_length=100)
     secret_key: str = DEV_SECRET_KEY
     access_token_minutes: int = Field(480, gt=0)
     # H-3: Temporal payloads are AES-GCM encrypted; "<id>:<base64 key>,..." (all keys that
     # may have written a payload) and the id of the one new payloads use.
     payload_keys: str = DEV_PAYLOAD_KEYS
     payload_key_id: str = "dev"
+    # SMS delivery: empty URL = none, texts stay queued in the outbox. ``manage.py run``
+    # points it at the local stub (on sms_stub_port) when it is empty.
+    sms_gateway_url: str = Field("", pattern=r"^(https?://\S+)?$")
+    sms_gateway_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    sms_stub_port: int = 8025
+    # Retries with backoff (10 s, 20 s, 40 s, ... at most 30 min apart) for up to a day;
+    # max attempts 0 = only the day bounds them.
+    sms_retry_initial_seconds: float = Field(10.0, gt=0)
+    sms_retry_backoff: float = Field(2.0, ge=1)
+    sms_retry_max_interval_seconds: float = Field(1800.0, gt=0)
+    sms_retry_max_attempts: int = Field(0, ge=0)
+    sms_give_up_after_hours: float = Field(24.0, gt=0)
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:

@@ -11,6 +11,7 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -20,27 +21,59 @@ from activities.credit_bureau import CreditBureauActivities
 from activities.ledger import LedgerActivities
 from activities.notifications import NotificationActivities
 from activities.register import RegisterActivities
+from activities.sms import SmsActivities, SmsRetry
 from adapters.credit_bureau import FixtureCreditBureau
 from adapters.ledger import SqlLedger
+from adapters.notices import NoticeBook, NoticeRenderer
 from adapters.notifications import OutboxNotifier, TemplateRenderer
+from adapters.sms_gateway import HttpSmsGateway
 from api.logging import configure_logging
 from settings import PROJECT_DIR, Settings, get_settings
 from store.db import SessionFactory, make_engine, session_factory
 from workflows.loan import LoanWorkflow
 from workflows.servicing import LoanServicingWorkflow
+from workflows.sms_delivery import SmsDeliveryStarter, SmsDeliveryWorkflow
 
 log = logging.getLogger("loanflow.worker")
 
-WORKFLOWS: Sequence[type] = (LoanWorkflow, LoanServicingWorkflow)
+WORKFLOWS: Sequence[type] = (LoanWorkflow, LoanServicingWorkflow, SmsDeliveryWorkflow)
 ACTIVITY_THREADS = 32  # activities are sync (database I/O) and run on this many threads
 
 
-def build_activities(sessions: SessionFactory, settings: Settings) -> list[Callable[..., Any]]:
-    """Every activity, bound to the embedded default adapters."""
+def sms_retry(settings: Settings) -> SmsRetry:
+    timeout = settings.sms_gateway_timeout_seconds
+    return SmsRetry(
+        initial_interval=timedelta(seconds=settings.sms_retry_initial_seconds),
+        backoff_coefficient=settings.sms_retry_backoff,
+        maximum_interval=timedelta(seconds=settings.sms_retry_max_interval_seconds),
+        maximum_attempts=settings.sms_retry_max_attempts,
+        give_up_after=timedelta(hours=settings.sms_give_up_after_hours),
+        # httpx bounds connecting, sending and reading each by the timeout; then the outbox.
+        attempt_timeout=timedelta(seconds=3 * timeout + 10),
+    )
+
+
+def build_activities(
+    sessions: SessionFactory, settings: Settings, client: Client | None = None
+) -> list[Callable[..., Any]]:
+    """Every activity, bound to the embedded default adapters. With a gateway URL and a
+    client, ``send_sms`` starts each queued text's delivery."""
     register = RegisterActivities(sessions)
     ledger = LedgerActivities(SqlLedger(sessions))
+    gateway_url = settings.sms_gateway_url
     notifications = NotificationActivities(
-        OutboxNotifier(sessions), TemplateRenderer(PROJECT_DIR / "templates")
+        OutboxNotifier(sessions),
+        TemplateRenderer(PROJECT_DIR / "templates"),
+        SmsDeliveryStarter(client, settings.task_queue, sms_retry(settings))
+        if client is not None and gateway_url
+        else None,
+        notices=NoticeBook(
+            sessions, NoticeRenderer(PROJECT_DIR / "templates"), settings.cooperative_name
+        ),
+    )
+    sms = SmsActivities(
+        sessions,
+        HttpSmsGateway(gateway_url, settings.sms_gateway_timeout_seconds) if gateway_url else None,
     )
     bureau = CreditBureauActivities(FixtureCreditBureau(settings.credit_bureau_fixtures))
     return [
@@ -61,6 +94,8 @@ def build_activities(sessions: SessionFactory, settings: Settings) -> list[Calla
         notifications.send_sms,
         notifications.notify_staff,
         notifications.issue_notice,
+        sms.deliver_sms,
+        sms.record_sms_failure,
         bureau.fetch_credit_report,
     ]
 
@@ -75,7 +110,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(sessions, settings),
+        activities=build_activities(sessions, settings, client),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
     )

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.logging import install_pii_filter
-from api.routes import auth, codec, health, ledger, loans, servicing, tasks
+from api.routes import auth, codec, health, ledger, loans, notices, servicing, tasks
 from api.temporal import TemporalConnection
 from api.throttle import LoginThrottle
 from api.web.routes import install_web_pages
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         servicing.router,
         servicing.inspections_router,
         servicing.handovers_router,
+        notices.router,
         tasks.router,
         ledger.router,
         codec.router,

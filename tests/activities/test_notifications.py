@@ -108,29 +108,6 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "overdue_since": date(2026, 12, 22),
     },
 }
-OVERDUE_NOTICE = {
-    **COMMON,
-    "notice_number": "LN-2026-000123:notice:1",
-    "addressee": "李四",
-    "as_guarantor": True,
-    "issued_on": date(2026, 12, 22),
-    "overdue_since": date(2026, 12, 21),
-    "overdue_principal": "4100.00",
-    "overdue_interest": "281.97",
-    "penalty": "0.34",
-    "total": "4382.31",
-}
-CERTIFICATE = {
-    **COMMON,
-    "amount": Decimal("148000.00"),
-    "disbursed_on": date(2026, 11, 21),
-    "closed_on": date(2029, 11, 21),
-    "principal": Decimal("148000.00"),
-    "interest": Decimal("9750.92"),
-    "penalty": "12.30",  # as a workflow sends it: decimals arrive as JSON strings
-    "guarantors": ["李四"],
-    "collateral": [],
-}
 
 
 def test_every_template_has_a_sample() -> None:
@@ -169,43 +146,6 @@ def test_optional_parts_follow_the_amounts_even_as_json_strings() -> None:
     assert "仍欠" not in renderer.render("payment_received", settled)
     last = {**SAMPLES["installment_collected"], "next_due_date": None, "next_payment": None}
     assert "下期" not in renderer.render("installment_collected", last)
-
-
-def test_settlement_certificate_names_the_figures_and_releases_the_guarantor() -> None:
-    """P-7: 结清证明, a printed notice."""
-    text = TemplateRenderer(TEMPLATES).render("settlement_certificate", CERTIFICATE, "print")
-    assert text.startswith("结清证明")
-    assert "2026年11月21日在本社借款148,000.00元" in text
-    assert "利息9,750.92元、罚息及复利12.30元" in text
-    assert "担保人李四的保证责任自结清之日起解除" in text
-    assert "抵押" not in text
-    assert text.endswith("2029年11月21日")
-    names = {p.name.removesuffix(".txt.j2") for p in (TEMPLATES / "print").glob("*.txt.j2")}
-    assert names == {"settlement_certificate", "overdue_notice"}
-    for missing in CERTIFICATE:
-        with pytest.raises(UndefinedError):
-            TemplateRenderer(TEMPLATES).render(
-                "settlement_certificate",
-                {k: v for k, v in CERTIFICATE.items() if k != missing},
-                "print",
-            )
-
-
-def test_overdue_notice_to_a_guarantor_has_the_figures_and_a_receipt_slip() -> None:
-    """D-2/D-3: 逾期贷款催收通知书, to borrower and guarantor, with 回执."""
-    renderer = TemplateRenderer(TEMPLATES)
-    text = renderer.render("overdue_notice", OVERDUE_NOTICE, "print")
-    assert text.startswith("逾期贷款催收通知书")
-    assert "您为借款人欧阳明华提供担保的贷款" in text and "履行保证责任" in text
-    assert "逾期本金4,100.00元，欠息281.97元，罚息及复利0.34元，合计4,382.31元" in text
-    assert "回执" in text and "签收人" in text
-    borrower = renderer.render("overdue_notice", {**OVERDUE_NOTICE, "as_guarantor": False}, "print")
-    assert "您在本社借入的贷款" in borrower and "保证责任" not in borrower
-    for missing in OVERDUE_NOTICE:
-        with pytest.raises(UndefinedError):
-            renderer.render(
-                "overdue_notice", {k: v for k, v in OVERDUE_NOTICE.items() if k != missing}, "print"
-            )
 
 
 def test_rendered_values() -> None:

@@ -17,13 +17,14 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api.services.users import SEED_BRANCHES
 from domain.calendar import china_date
 from domain.loan import LoanApplication, Stage
 from domain.policy import Policy, load_policy
 from settings import PROJECT_DIR, Settings
 from store.db import SessionFactory, make_engine, session_factory
 from store.migrate import upgrade_database
-from store.models import LoanRecord
+from store.models import Branch, LoanRecord
 from tests.samples import actor
 from tests.temporal_env import start_time_skipping
 from worker import ACTIVITY_THREADS, WORKFLOWS, build_activities, build_worker
@@ -137,6 +138,15 @@ class LoanHarness:
         )
 
 
+def seed_branches(sessions: SessionFactory) -> None:
+    """The development branches: official notices carry their names (and number by them)."""
+    with sessions() as session:
+        for code, name, tier, parent in SEED_BRANCHES:
+            session.add(Branch(code=code, name=name, tier=tier.value, parent_code=parent))
+            session.flush()  # parents first
+        session.commit()
+
+
 @pytest.fixture
 async def loans(
     time_skipping_env: WorkflowEnvironment, tmp_path: Path, policy: Policy
@@ -144,6 +154,7 @@ async def loans(
     url = f"sqlite:///{tmp_path / 'readmodel.db'}"
     upgrade_database(url)
     engine = make_engine(url)
+    seed_branches(session_factory(engine))
     task_queue = f"loans-{uuid.uuid4().hex[:8]}"
     settings = Settings(environment="test", database_url=url, task_queue=task_queue)
     sessions = session_factory(engine)

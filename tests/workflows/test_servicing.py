@@ -27,6 +27,7 @@ from store.models import (
     HouseholdClaim,
     JournalEntry,
     LoanRecord,
+    Notice,
     Notification,
     Task,
 )
@@ -126,10 +127,17 @@ async def test_installments_paid_on_time_run_to_closure(loans: LoanHarness) -> N
     assert days["installment_collected"] == [line.due_date for line in schedule[:-1]]
     assert days["loan_settled"] == [schedule[-1].due_date]
 
-    # P-7: certificate issued, household free to borrow again, register closed.
-    certificate = rows(loans, Notification, loan_id=loan_id, channel="print")
-    assert [n.template for n in certificate] == ["settlement_certificate"]
-    assert "结清证明" in certificate[0].body and "30,000.00" in certificate[0].body
+    # P-7: certificate issued (numbered, kept, a print row for the clerk), household free to
+    # borrow again, register closed.
+    [certificate] = rows(loans, Notice, loan_id=loan_id)
+    assert certificate.kind == "settlement_certificate" and not certificate.receipt_required
+    assert certificate.number == f"CB01-{schedule[-1].due_date.year}-000001"
+    assert certificate.issued_on == schedule[-1].due_date
+    assert "<h1>结清证明</h1>" in certificate.html and "30,000.00元" in certificate.html
+    printed = rows(loans, Notification, loan_id=loan_id, channel="print")
+    assert [(n.template, n.body) for n in printed] == [
+        ("settlement_certificate", f"请打印结清证明（编号{certificate.number}）送达张大山。")
+    ]
     assert rows(loans, HouseholdClaim, household_id=app.applicant.household_id) == []
     register = rows(loans, LoanRecord, loan_id=loan_id)[0]
     assert (register.stage, register.loan_class, register.bucket) == ("closed", "normal", "current")
@@ -212,11 +220,21 @@ async def test_missed_installments_climb_the_ladder_then_are_repaid_and_close(
             }
         )
     )
-    # D-2: the overdue notice to the borrower and the guarantor, each with a receipt slip;
+    # D-2: the overdue notice to the borrower and the guarantor, each numbered and kept with
+    # the round's key and a receipt slip (D-3), and printed by the clerk;
     # D-1: the borrower reminded and the guarantor told, by SMS.
-    notices = rows(loans, Notification, loan_id=loan_id, channel="print")
-    assert sorted(n.recipient_masked for n in notices) == sorted(["张大山", "李四"])
-    assert all("回执" in n.body for n in notices)
+    notices = rows(loans, Notice, loan_id=loan_id)
+    assert sorted(n.addressee for n in notices) == sorted(["张大山", "李四"])
+    assert {(n.kind, n.round_key, n.issued_on) for n in notices} == {
+        ("overdue_notice", view.notices[0].notice_key, day1)
+    }
+    assert all(n.receipt_required and 'class="receipt"' in n.html for n in notices)
+    printed = rows(loans, Notification, loan_id=loan_id, channel="print")
+    assert sorted(n.recipient_masked for n in printed) == sorted(["张大山", "李四"])
+    assert sorted(n.body for n in printed) == sorted(
+        f"请打印逾期贷款催收通知书（编号{n.number}）送达{n.addressee}，回执签收后交回登记。"
+        for n in notices
+    )
     texts = {n.template: n for n in rows(loans, Notification, loan_id=loan_id, channel="sms")}
     assert texts["guarantor_notice"].recipient_masked == "139****4321"
     assert "overdue_reminder" in texts
