@@ -192,6 +192,7 @@ def run(settings: Settings) -> int:
         )
         _wait_for_port(settings.api_host, settings.api_port, timeout=60)
         print()
+        print(f"  staff web inbox   {settings.api_url}/ui/  (development accounts above)")
         print(f"  loanflow API      {settings.api_url}")
         print(f"  API docs          {settings.api_url}/docs")
         if settings.embedded_temporal:

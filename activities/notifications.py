@@ -69,9 +69,9 @@ class NotificationActivities:
         self._sms_delivery = sms_delivery  # None: no gateway, texts stay queued
         self._notices = notices  # None: issue_notice is not wired (the worker wires it)
 
-    def _render(self, template: str, context: dict[str, Any], folder: str = "sms") -> str:
+    def _render(self, template: str, context: dict[str, Any]) -> str:
         try:
-            return self._renderer.render(template, context, folder)
+            return self._renderer.render(template, context)
         except (TemplateError, ValueError, TypeError) as exc:
             # A missing variable or unmasked data will not fix itself on retry.
             raise ApplicationError(

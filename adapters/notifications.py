@@ -135,7 +135,7 @@ def date_cn(value: Any) -> str:
 
 
 class TemplateRenderer:
-    """Renders ``{folder}/{name}.txt.j2``; a missing variable or unmasked personal data raises."""
+    """Renders ``sms/{name}.txt.j2``; a missing variable raises."""
 
     def __init__(self, templates_dir: Path) -> None:
         self._env = Environment(
@@ -152,10 +152,8 @@ class TemplateRenderer:
             mask_id=mask_id_number,
         )
 
-    def render(self, name: str, context: dict[str, Any], folder: str = "sms") -> str:
+    def render(self, name: str, context: dict[str, Any]) -> str:
         """The text, with any ID or phone number that free text (a name, a reason) carried
-        into it masked (H-3): a notice is never refused, or sent, for a staff member's typing.
-
-        ``folder`` is ``sms`` for texts and ``print`` for notices handed over on paper."""
-        text = self._env.get_template(f"{folder}/{name}.txt.j2").render(context).strip()
+        into it masked (H-3): a text is never refused, or sent, for a staff member's typing."""
+        text = self._env.get_template(f"sms/{name}.txt.j2").render(context).strip()
         return mask_pii(text)

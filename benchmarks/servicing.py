@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         SqlLedger,
         settlement_account_code,
     )
+    from api.services.users import seed_development_data
     from benchmarks.origination import (
         BenchmarkError,
         Cpu,
@@ -906,6 +907,8 @@ async def benchmark(args: argparse.Namespace, stack: contextlib.AsyncExitStack) 
         stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)),
         stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)),
     )
+    with shared.sessions() as session:
+        seed_development_data(session)  # branches: the settlement certificate is numbered by one
     one = await stack.enter_async_context(server(shared)) if args.one_server else None
     where = "one time-skipping server" if one else "a fresh time-skipping server each"
     print(f"read model: {database_kind(database_url)}; phases on {where}", flush=True)

@@ -24,11 +24,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from adapters.notices import TITLES, NoticeKind
 from adapters.notifications import date_cn, percent, yuan
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
 from api.errors import KIND_STATUS, ApiError
 from api.security import create_access_token
-from api.services import audit, loans, records, tasks
+from api.services import audit, loans, notices, records, tasks
 from api.services.users import authenticate
 from api.throttle import LoginThrottle
 from api.web import labels
@@ -62,6 +63,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 # other's investigation (I-1).
 AUDIT_READERS = {Role.AUDITOR, Role.ADMIN, Role.BRANCH_HEAD, Role.REVIEWER, Role.APPROVER}
 READ_ONLY = {Role.AUDITOR}
+NOTICE_ISSUERS = {Role.LOAN_OFFICER, Role.POST_LOAN_MANAGER, Role.BRANCH_HEAD}
 
 
 def _environment(templates_dir: Path) -> Environment:
@@ -371,6 +373,8 @@ async def _loan_response(
         if actor.role in AUDIT_READERS
         else None
     )
+    book = notices.notice_book(sessions, request.app.state.settings)
+    issued = await run_in_threadpool(notices.loan_notices, session, book, actor, loan_id)
     stage = context["loan"].stage if context["loan"] else None
     actions = {
         name: form
@@ -387,6 +391,12 @@ async def _loan_response(
             "messages": messages,
             "trail": trail,
             "actions": actions,
+            "notices": issued,
+            "notice_kinds": [(kind.value, TITLES[kind]) for kind in sorted(notices.ON_DEMAND)]
+            if actor.role in NOTICE_ISSUERS and stage == Stage.REPAYING.value
+            else [],
+            "takes_receipts": actor.role is Role.LOAN_OFFICER,
+            "today": _today(),
             "open_action": open_action,
             "values": values or {},
             "errors": errors or {},
@@ -431,6 +441,81 @@ async def loan_action(
         errors=errors,
         refusals=refusals,
         status_code=status_code,
+    )
+
+
+@router.post("/loans/{loan_id}/notices", response_class=HTMLResponse)
+async def issue_notice(
+    loan_id: str,
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    """P-3/X-5: a notice issued from the loan page, then opened for printing."""
+    await check_csrf(request, settings)
+    if actor.role not in NOTICE_ISSUERS:
+        raise ApiError(403, f"{labels.role_name(actor.role)}不能开具通知书")
+    data = await request.form()
+    try:
+        kind = NoticeKind(str(data.get("kind") or ""))
+    except ValueError:
+        raise ApiError(422, "请选择通知书种类", field="kind") from None
+    book = notices.notice_book(request.app.state.sessions, settings)
+    try:
+        notice, _ = await notices.issue_for_loan(session, client, book, actor, loan_id, kind, None)
+    except (RuleViolation, ApiError) as refused:
+        return await _refused_on_loan_page(request, session, client, actor, loan_id, refused)
+    return RedirectResponse(f"/notices/{notice.number}", status_code=303)
+
+
+@router.post("/notices/{number}/receipt", response_class=HTMLResponse)
+async def record_receipt(
+    number: str,
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    """D-3: the signed receipt slip came back; dated, once."""
+    await check_csrf(request, settings)
+    if actor.role is not Role.LOAN_OFFICER:
+        raise ApiError(403, "回执由客户经理登记", rule="D-3")
+    data = await request.form()
+    received_on = _date_filter(str(data.get("received_on") or ""), "received_on")
+    if received_on is None:
+        raise ApiError(422, "请填写回执签收日期", rule="D-3", field="received_on")
+    book = notices.notice_book(request.app.state.sessions, settings)
+    row = await run_in_threadpool(notices.visible_notice, session, book, actor, number)
+    assert row.loan_id is not None, "a village sheet has no receipt slip"
+    try:
+        await notices.record_receipt(session, client, book, actor, number, received_on)
+    except (RuleViolation, ApiError) as refused:
+        return await _refused_on_loan_page(request, session, client, actor, row.loan_id, refused)
+    return RedirectResponse(f"/ui/loans/{row.loan_id}?done=receipt", status_code=303)
+
+
+async def _refused_on_loan_page(
+    request: Request, session: Any, client: Any, actor: Actor, loan_id: str, refused: Exception
+) -> HTMLResponse:
+    if isinstance(refused, RuleViolation):
+        found = [r.model_dump(mode="json") for r in refused.refusals]
+        status_code = KIND_STATUS[refused.kind]
+    else:
+        assert isinstance(refused, ApiError)
+        found = [{"rule": refused.rule or "", "message": refused.message}]
+        status_code = refused.status
+    return await _loan_response(
+        request,
+        session,
+        client,
+        actor,
+        loan_id,
+        refusals=found,
+        status_code=status_code,
+        open_action="notices",
     )
 
 

@@ -91,8 +91,13 @@ async def test_the_auditor_is_refused_every_change(loan_api: LoanApi, app: FastA
     [task] = [
         t for t in (await loan_api.get("officer1", "/tasks")).json() if t["loan_id"] == loan_id
     ]
+    notice = await loan_api.post(
+        "officer1", f"/loans/{loan_id}/notices", {"kind": "maturity_notice"}
+    )
+    assert notice.status_code == 201, notice.text
     before = await _unchanged(loan_api, loan_id)
     values = {
+        "number": [notice.json()["number"]],
         "loan_id": [loan_id],
         "task_id": [str(task["id"])],
         "village": ["前进村"],

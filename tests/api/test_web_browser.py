@@ -215,6 +215,16 @@ async def test_a_loan_from_investigation_to_its_first_check_in_the_browser(
     await page.goto(f"{live_url}/ui/loans/{loan_id}")
     await expect(page.locator("h1")).to_have_text(f"贷款 {loan_id}")
     await expect(page.locator("body")).to_contain_text("还款计划")
+
+    # P-3: the officer prints the maturity notice (贷款到期通知书) from the loan page.
+    await page.select_option("#issue-notice select[name=kind]", "maturity_notice")
+    await page.click("#issue-notice button[type=submit]")
+    await expect(page.locator("body")).to_contain_text("贷款到期通知书")
+    await expect(page.locator("body")).to_contain_text("回执")
+    assert "13812345678" not in await page.content()
+    await _shoot(page, "notice")
+    await page.goto(f"{live_url}/ui/loans/{loan_id}")
+    await expect(page.locator("#notice-list")).to_contain_text("待收回")
     await officer.close()
 
     detail = (await loan_api.get("officer1", f"/loans/{loan_id}")).json()

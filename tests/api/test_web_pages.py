@@ -15,7 +15,7 @@ from typing import Any
 from httpx import AsyncClient, Response
 
 from api.services.users import DEV_PASSWORD
-from tests.api.conftest import LoanApi
+from tests.api.conftest import LoanApi, china_today
 from tests.samples import report_data
 
 
@@ -259,3 +259,50 @@ async def test_a_teller_takes_a_payment_from_the_loan_page(
     assert again.status_code == 303
     detail = (await loan_api.get("teller1", f"/loans/{loan_id}")).json()
     assert detail["workflow"]["servicing"]["payments"] == 1
+
+
+async def test_a_notice_issued_and_its_receipt_recorded_from_the_loan_page(
+    http: AsyncClient, loan_api: LoanApi
+) -> None:
+    loan_id = await loan_api.apply()
+    await loan_api.to_repaying(loan_id)
+    await sign_in(http, "officer1")
+    page = (await http.get(f"/ui/loans/{loan_id}")).text
+    csrf = hidden(page, "csrf")
+    issued = await http.post(
+        f"/ui/loans/{loan_id}/notices", data={"csrf": csrf, "kind": "maturity_notice"}
+    )
+    assert issued.status_code == 303
+    number = issued.headers["location"].removeprefix("/notices/")
+    notice = await http.get(f"/notices/{number}")  # the session opens the document
+    assert notice.status_code == 200 and "贷款到期通知书" in notice.text
+    pdf = await http.get(f"/notices/{number}.pdf")
+    assert pdf.content.startswith(b"%PDF")
+
+    # Only the borrower's P-3 notices are issued here: a settlement certificate is refused.
+    refused = await http.post(
+        f"/ui/loans/{loan_id}/notices", data={"csrf": csrf, "kind": "settlement_certificate"}
+    )
+    assert refused.status_code == 409 and "P-7" in refused.text
+
+    page = (await http.get(f"/ui/loans/{loan_id}")).text
+    assert "待收回" in page
+    future = await http.post(
+        f"/ui/notices/{number}/receipt", data={"csrf": csrf, "received_on": "2099-01-01"}
+    )
+    assert future.status_code == 422 and 'class="refusal"' in future.text
+    returned = await http.post(
+        f"/ui/notices/{number}/receipt",
+        data={"csrf": csrf, "received_on": china_today().isoformat()},
+    )
+    assert returned.status_code == 303
+    assert "已收回" in (await http.get(f"/ui/loans/{loan_id}")).text
+    twice = await http.post(
+        f"/ui/notices/{number}/receipt",
+        data={"csrf": csrf, "received_on": china_today().isoformat()},
+    )
+    assert twice.status_code == 409
+    unknown = await http.post(
+        "/ui/notices/CB01-2026-999999/receipt", data={"csrf": csrf, "received_on": "2026-01-01"}
+    )
+    assert unknown.status_code == 404

@@ -26,6 +26,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.audit import loan_runs
+from api.services.users import seed_development_data
 from domain.calendar import CHINA, china_date
 from domain.inspection import InspectionFindings
 from domain.loan import Stage
@@ -65,6 +66,8 @@ async def record_servicing_runs() -> list[Path]:
         upgrade_database(url)
         engine = make_engine(url)
         sessions = session_factory(engine)
+        with sessions() as session:
+            seed_development_data(session)  # branches: notices are numbered by them
         settings = Settings(environment="test", database_url=url, task_queue="record")
         policy = load_policy(PROJECT_DIR / "policy" / "loanflow-2026.1.toml")
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
