@@ -26,6 +26,7 @@ from domain.loan import (
     ContractSigning,
     Decision,
     InvestigationReport,
+    LoanApplication,
     Material,
     Review,
     Role,
@@ -80,11 +81,19 @@ class StepCall:
 
 
 @dataclass(frozen=True)
-class StepForm:
+class FormSpec:
+    """Fields, and the model they must make."""
+
     title: str
     rule: str
     fields: tuple[FormField, ...]
     model: type[BaseModel]
+
+
+@dataclass(frozen=True)
+class StepForm(FormSpec):
+    """A form whose model goes to the loan's workflow as a step."""
+
     send: Callable[[StepCall, Any], Awaitable[LoanStatus]]
 
 
@@ -401,6 +410,40 @@ TASK_FORMS["village_inspection"] = TASK_FORMS["inspection"]
 TASK_FORMS["notice_follow_up"] = TASK_FORMS["collect"]
 TASK_FORMS["warning_escalated"] = TASK_FORMS["warning"]
 
+
+# Applying starts the loan's workflow (api.services.loans.apply_for_loan), not a step in it.
+APPLICATION = FormSpec(
+    "借款申请",
+    "E-1",
+    (
+        FormField("applicant.name", "借款人姓名"),
+        FormField("applicant.id_number", "身份证号"),
+        FormField("applicant.birth_date", "出生日期", "date"),
+        FormField("applicant.phone", "手机号码"),
+        FormField("applicant.household_id", "农户编号"),
+        FormField("applicant.village", "所在村"),
+        FormField("applicant.resident_months", "在本地居住（月）", "int"),
+        FormField("applicant.fixed_residence", "有固定住所", "bool"),
+        FormField("applicant.full_civil_capacity", "具有完全民事行为能力", "bool"),
+        FormField("applicant.remote_area", "偏远地区", "bool"),
+        FormField("applicant.settlement_account", "结算账号"),
+        FormField("household_annual_income", "家庭年收入（元）", "money"),
+        FormField("amount", "申请金额（元）", "money"),
+        FormField("term_months", "期限（月）", "int"),
+        FormField("purpose", "用途", "select", _choices(labels.PURPOSES)),
+        FormField("repayment_method", "还款方式", "select", _choices(labels.METHODS)),
+        FormField("guarantee_type", "担保方式", "select", _choices(labels.GUARANTEES)),
+        FormField("guarantors.0.name", "保证人姓名", required=False),
+        FormField("guarantors.0.id_number", "保证人身份证号", required=False),
+        FormField("guarantors.0.phone", "保证人手机号码", required=False),
+        FormField("guarantors.0.household_id", "保证人农户编号", required=False),
+        FormField("credit_rating.score", "信用评分（0–100）", "int"),
+        FormField("credit_rating.rated_on", "评级日期", "date"),
+        FormField("materials", "已收材料", "multi", MATERIALS, required=False),
+    ),
+    LoanApplication,
+)
+
 # Steps taken on a loan without a task waiting: who may take each, and its form.
 LOAN_ACTIONS: dict[str, tuple[Role, StepForm]] = {
     "payment": (
@@ -471,8 +514,32 @@ def _percent_to_rate(raw: str) -> str:
         return raw  # the model names it as not a number
 
 
-def read_form(form: StepForm, data: FormData) -> dict[str, Any]:
-    """The fields' values as the model takes them; a blank optional field is left out."""
+def read_form(form: FormSpec, data: FormData) -> dict[str, Any]:
+    """The fields' values as the model takes them; a blank optional field is left out.
+
+    Dotted names nest (``applicant.name``); a number in the path is a list's item, left out
+    when none of its fields was filled in (an optional guarantor)."""
+    flat = _read_fields(form, data)
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return _lists(nested)
+
+
+def _lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if node and all(key.isdigit() for key in node):
+        items = [_lists(node[key]) for key in sorted(node, key=int)]
+        return [item for item in items if any(v not in ("", False, []) for v in item.values())]
+    return {key: _lists(value) for key, value in node.items()}
+
+
+def _read_fields(form: FormSpec, data: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for field in form.fields:
         if field.kind == "bool":
@@ -489,20 +556,24 @@ def read_form(form: StepForm, data: FormData) -> dict[str, Any]:
     return values
 
 
-def field_errors(form: StepForm, error: ValidationError) -> dict[str, str]:
-    """Each error under its field's name ("" for the form as a whole), in the staff's words."""
-    labels = {f.name: f.label for f in form.fields}
+def field_errors(form: FormSpec, error: ValidationError) -> dict[str, str]:
+    """Each error under its field's name ("" for the form as a whole), in the staff's words.
+
+    A nested field is named by its path (``applicant.phone``)."""
+    names = {f.name for f in form.fields}
     errors: dict[str, str] = {}
     for item in error.errors():
-        name = str(item["loc"][0]) if item["loc"] else ""
-        if name not in labels:
-            name = ""
+        path = [str(part) for part in item["loc"]]
+        name = next(
+            (".".join(path[:n]) for n in range(len(path), 0, -1) if ".".join(path[:n]) in names),
+            "",
+        )
         message = str(item["msg"]).removeprefix("Value error, ")
         errors[name] = f"{errors[name]}；{message}" if name in errors else message
     return errors
 
 
-def echo(form: StepForm, data: FormData) -> dict[str, Any]:
+def echo(form: FormSpec, data: FormData) -> dict[str, Any]:
     """What was typed, to fill the form again after a refusal."""
     shown: dict[str, Any] = {}
     for field in form.fields:

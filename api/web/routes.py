@@ -34,6 +34,7 @@ from api.services.users import authenticate
 from api.throttle import LoginThrottle
 from api.web import labels
 from api.web.forms import (
+    APPLICATION,
     LOAN_ACTIONS,
     TASK_FORMS,
     StepCall,
@@ -53,7 +54,7 @@ from api.web.session import (
 from domain.calendar import china_date
 from domain.errors import RuleViolation
 from domain.ids import mask_pii
-from domain.loan import Actor, Role, Stage
+from domain.loan import Actor, LoanApplication, Role, Stage
 from settings import PROJECT_DIR
 from store.models import Task
 
@@ -162,6 +163,89 @@ async def logout(request: Request, actor: WebActor, settings: SettingsDep) -> Re
     return response
 
 
+# ---------------------------------------------------------------- applications
+
+
+@router.get("/applications/new", response_class=HTMLResponse)
+def application_page(request: Request, actor: WebActor) -> HTMLResponse:
+    """借款申请: the loan officer takes the household's application."""
+    _check_officer(actor)
+    defaults = {"credit_rating.rated_on": _today().isoformat(), "applicant.fixed_residence": "on"}
+    return _application_response(request, actor, values=defaults)
+
+
+@router.post("/applications", response_class=HTMLResponse)
+async def apply(
+    request: Request,
+    actor: WebActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    await check_csrf(request, settings)
+    _check_officer(actor)
+    data = await request.form()
+    try:
+        application = LoanApplication.model_validate(read_form(APPLICATION, data))
+    except ValidationError as invalid:
+        errors = field_errors(APPLICATION, invalid)
+        return _application_response(
+            request, actor, values=echo(APPLICATION, data), errors=errors, status_code=422
+        )
+    try:
+        created = await loans.apply_for_loan(
+            session, client, request.app.state.policy, settings.task_queue, actor, application
+        )
+    except (RuleViolation, ApiError) as refused:
+        found, status_code = _refusals(refused)
+        return _application_response(
+            request,
+            actor,
+            values=echo(APPLICATION, data),
+            refusals=found,
+            status_code=status_code,
+        )
+    # To the inbox, not the loan: intake has only just started and has nothing to show yet.
+    return RedirectResponse(f"/ui/tasks?applied={created.loan_id}", status_code=303)
+
+
+def _check_officer(actor: Actor) -> None:
+    if actor.role is not Role.LOAN_OFFICER:
+        raise ApiError(403, "借款申请由客户经理受理")
+
+
+def _application_response(
+    request: Request,
+    actor: Actor,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    refusals: list[dict[str, Any]] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return _render(
+        request,
+        "application.html.j2",
+        {
+            "actor": actor,
+            "form": APPLICATION,
+            "values": values,
+            "errors": errors or {},
+            "refusals": refusals or [],
+            "request_id": uuid.uuid4().hex,
+        },
+        status_code=status_code,
+    )
+
+
+def _refusals(refused: Exception) -> tuple[list[dict[str, Any]], int]:
+    """A workflow's or a service's refusal as the form shows it, and its status."""
+    if isinstance(refused, RuleViolation):
+        return [r.model_dump(mode="json") for r in refused.refusals], KIND_STATUS[refused.kind]
+    assert isinstance(refused, ApiError)
+    return [{"rule": refused.rule or "", "message": refused.message}], refused.status
+
+
 # ---------------------------------------------------------------- my tasks
 
 
@@ -175,6 +259,7 @@ def my_tasks(
     due: Annotated[str | None, Query(max_length=10)] = None,
     overdue: bool = False,
     done: Annotated[str | None, Query(max_length=40)] = None,
+    applied: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
     """我的待办: what this person may do now, soonest due first."""
     due_by = _date_filter(due, "due")
@@ -201,7 +286,11 @@ def my_tasks(
                 "due": due or "",
                 "overdue": overdue,
             },
-            "flash": f"已完成：贷款 {done}" if done else None,
+            "flash": f"已完成：贷款 {done}"
+            if done
+            else f"已受理：贷款 {applied}，准入检查通过后派发贷前调查任务"
+            if applied
+            else None,
             "read_only": actor.role in READ_ONLY,
         },
     )
@@ -500,13 +589,7 @@ async def record_receipt(
 async def _refused_on_loan_page(
     request: Request, session: Any, client: Any, actor: Actor, loan_id: str, refused: Exception
 ) -> HTMLResponse:
-    if isinstance(refused, RuleViolation):
-        found = [r.model_dump(mode="json") for r in refused.refusals]
-        status_code = KIND_STATUS[refused.kind]
-    else:
-        assert isinstance(refused, ApiError)
-        found = [{"rule": refused.rule or "", "message": refused.message}]
-        status_code = refused.status
+    found, status_code = _refusals(refused)
     return await _loan_response(
         request,
         session,

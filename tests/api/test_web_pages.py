@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 from typing import Any
 
 from httpx import AsyncClient, Response
 
 from api.services.users import DEV_PASSWORD
 from tests.api.conftest import LoanApi, china_today
-from tests.samples import report_data
+from tests.samples import application_data, report_data
 
 
 async def sign_in(http: AsyncClient, username: str, password: str = DEV_PASSWORD) -> Response:
@@ -306,3 +307,51 @@ async def test_a_notice_issued_and_its_receipt_recorded_from_the_loan_page(
         "/ui/notices/CB01-2026-999999/receipt", data={"csrf": csrf, "received_on": "2026-01-01"}
     )
     assert unknown.status_code == 404
+
+
+def application_form(page: str, today: date, **changes: str) -> dict[str, Any]:
+    data = application_data(today)
+    applicant, guarantor = data["applicant"], data["guarantors"][0]
+    form: dict[str, Any] = {
+        "csrf": hidden(page, "csrf"),
+        "request_id": hidden(page, "request_id"),
+        **{f"applicant.{k}": str(v) for k, v in applicant.items() if not isinstance(v, bool)},
+        "applicant.fixed_residence": "on",
+        "applicant.full_civil_capacity": "on",
+        **{f"guarantors.0.{k}": v for k, v in guarantor.items()},
+        "household_annual_income": data["household_annual_income"],
+        "amount": data["amount"],
+        "term_months": str(data["term_months"]),
+        "purpose": data["purpose"],
+        "repayment_method": data["repayment_method"],
+        "guarantee_type": data["guarantee_type"],
+        "credit_rating.score": "85",
+        "credit_rating.rated_on": today.isoformat(),
+        "materials": data["materials"],
+    }
+    form.update(changes)
+    return form
+
+
+async def test_an_officer_takes_an_application_from_the_page(
+    http: AsyncClient, loan_api: LoanApi
+) -> None:
+    await sign_in(http, "officer1")
+    page = (await http.get("/ui/applications/new")).text
+    today = china_today()
+
+    bad_phone = application_form(page, today, **{"applicant.phone": "1381234"})
+    refused = await http.post("/ui/applications", data=bad_phone)
+    assert refused.status_code == 422
+    assert 'data-field="applicant.phone"' in refused.text
+    assert refused.text.index('class="error"') > refused.text.index('data-field="applicant.phone"')
+
+    taken = await http.post("/ui/applications", data=application_form(page, today))
+    assert taken.status_code == 303, taken.text
+    loan_id = taken.headers["location"].removeprefix("/ui/tasks?applied=")
+    detail = await loan_api.wait_for_stage(loan_id, "investigation")
+    assert detail["loan"]["officer"] == "officer1"
+    assert detail["workflow"]["amount_requested"] == "30000"
+
+    await sign_in(http, "reviewer1")  # only loan officers take applications
+    assert (await http.get("/ui/applications/new")).status_code == 403
