@@ -65,6 +65,12 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 AUDIT_READERS = {Role.AUDITOR, Role.ADMIN, Role.BRANCH_HEAD, Role.REVIEWER, Role.APPROVER}
 READ_ONLY = {Role.AUDITOR}
 NOTICE_ISSUERS = {Role.LOAN_OFFICER, Role.POST_LOAN_MANAGER, Role.BRANCH_HEAD}
+DONE_ON_LOAN = {
+    "payment": "已登记还款",
+    "warning": "已报告预警信号",
+    "extension": "已提交展期申请",
+    "receipt": "已登记回执",
+}
 
 
 def _environment(templates_dir: Path) -> Environment:
@@ -243,7 +249,9 @@ def _refusals(refused: Exception) -> tuple[list[dict[str, Any]], int]:
     if isinstance(refused, RuleViolation):
         return [r.model_dump(mode="json") for r in refused.refusals], KIND_STATUS[refused.kind]
     assert isinstance(refused, ApiError)
-    return [{"rule": refused.rule or "", "message": refused.message}], refused.status
+    return [
+        {"rule": refused.rule or "", "message": refused.message, "field": refused.field}
+    ], refused.status
 
 
 # ---------------------------------------------------------------- my tasks
@@ -415,13 +423,10 @@ async def _send(
         return field_errors(form, invalid), [], 422
     try:
         await form.send(call, model)
-    except RuleViolation as refused:
-        found = [r.model_dump(mode="json") for r in refused.refusals]
+    except (RuleViolation, ApiError) as refused:
+        found, status_code = _refusals(refused)
         fields = {r["field"]: f"{r['message']}（{r['rule']}）" for r in found if r.get("field")}
-        return fields, found, KIND_STATUS[refused.kind]
-    except ApiError as failed:
-        refusal = {"rule": failed.rule or "", "message": failed.message, "field": failed.field}
-        return {}, [refusal], failed.status
+        return fields, found, status_code
     return None
 
 
@@ -435,8 +440,9 @@ async def loan_page(
     actor: WebActor,
     session: SessionDep,
     client: TemporalClientDep,
+    done: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    return await _loan_response(request, session, client, actor, loan_id)
+    return await _loan_response(request, session, client, actor, loan_id, done=done)
 
 
 async def _loan_response(
@@ -447,6 +453,7 @@ async def _loan_response(
     loan_id: str,
     *,
     open_action: str | None = None,
+    done: str | None = None,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     refusals: list[dict[str, Any]] | None = None,
@@ -485,6 +492,7 @@ async def _loan_response(
             if actor.role in NOTICE_ISSUERS and stage == Stage.REPAYING.value
             else [],
             "takes_receipts": actor.role is Role.LOAN_OFFICER,
+            "flash": DONE_ON_LOAN.get(done or ""),
             "today": _today(),
             "open_action": open_action,
             "values": values or {},

@@ -297,7 +297,9 @@ async def test_a_notice_issued_and_its_receipt_recorded_from_the_loan_page(
         data={"csrf": csrf, "received_on": china_today().isoformat()},
     )
     assert returned.status_code == 303
-    assert "已收回" in (await http.get(f"/ui/loans/{loan_id}")).text
+    assert returned.headers["location"] == f"/ui/loans/{loan_id}?done=receipt"
+    page = (await http.get(returned.headers["location"])).text
+    assert "已登记回执" in page and "已收回" in page
     twice = await http.post(
         f"/ui/notices/{number}/receipt",
         data={"csrf": csrf, "received_on": china_today().isoformat()},
