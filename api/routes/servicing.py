@@ -34,6 +34,7 @@ from workflows.messages import (
     RecordNoticeReceipt,
     RecordPayment,
     ReportInspection,
+    RequestExtension,
     RequestPrepayment,
     SubmitFinalEvaluation,
 )
@@ -70,6 +71,7 @@ PrepaymentTaker = Annotated[Actor, Depends(staff("P-4", Role.LOAN_OFFICER))]
 PrepaymentConsenter = Annotated[Actor, Depends(staff("P-4", Role.BRANCH_HEAD))]
 WriteOffProposer = Annotated[Actor, Depends(staff("Z-1", Role.POST_LOAN_MANAGER))]
 WriteOffApprover = Annotated[Actor, Depends(staff("Z-1", Role.APPROVER))]
+ExtensionTaker = Annotated[Actor, Depends(staff("X-1", Role.LOAN_OFFICER))]
 SupervisingHead = Annotated[Actor, Depends(staff("H-1", Role.BRANCH_HEAD))]
 VillageReader = Annotated[
     Actor,
@@ -148,6 +150,12 @@ class WriteOffBody(_Body):
 class WriteOffDecisionBody(_Body):
     approve: bool
     note: Note
+
+
+class ExtensionBody(_Body):
+    months: int = Field(gt=0, le=120)
+    reason: Note
+    guarantor_consent: bool
 
 
 class HandoverBody(_Body):
@@ -454,6 +462,35 @@ async def submit_final_evaluation(
         step,
         idempotency_key,
         allow_closed=True,
+    )
+
+
+@router.post("/{loan_id}/extension-requests", response_model=LoanStatus)
+async def request_extension(
+    loan_id: LoanId,
+    body: ExtensionBody,
+    officer: ExtensionTaker,
+    session: SessionDep,
+    client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LoanStatus:
+    """X-1: the borrower's request for an extension (展期申请), at least 15 days before
+    maturity, with the guarantor's written consent; it then goes the original loan's
+    approval route (X-4), whose review and decision tasks appear in the inbox."""
+    step = RequestExtension(
+        actor=officer,
+        months=body.months,
+        reason=body.reason,
+        guarantor_consent=body.guarantor_consent,
+    )
+    return await servicing.step(
+        session,
+        client,
+        officer,
+        loan_id,
+        LoanServicingWorkflow.request_extension,
+        step,
+        idempotency_key,
     )
 
 

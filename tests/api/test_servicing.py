@@ -446,3 +446,22 @@ async def test_begin_servicing_finds_no_parked_loan_under_the_current_code(
     loan_id = await loan_api.apply()
     await loan_api.to_repaying(loan_id)
     assert await manage.begin_servicing(api_settings) == 0
+
+
+async def test_an_extension_request_through_the_api(loan_api: LoanApi) -> None:
+    """X-1: by the loan officer, with the guarantor's consent; then the original route (X-4)."""
+    loan_id = await loan_api.apply()
+    await loan_api.to_repaying(loan_id)
+    body = {"months": 6, "reason": "生猪价格下跌，延后出栏", "guarantor_consent": False}
+    refused = await loan_api.post("officer1", f"/loans/{loan_id}/extension-requests", body)
+    assert refused.status_code in (409, 422) and _error(refused)["rule"] == "X-1"
+    body["guarantor_consent"] = True
+    teller = await loan_api.post("teller1", f"/loans/{loan_id}/extension-requests", body)
+    assert teller.status_code == 403 and _error(teller)["rule"] == "X-1"
+    status = await loan_api.step("officer1", loan_id, "extension-requests", body, key="x-1")
+    again = await loan_api.step("officer1", loan_id, "extension-requests", body, key="x-1")
+    assert again == status  # the same request sent twice: one extension
+    [extension] = status["servicing"]["extensions"]
+    assert (extension["outcome"], extension["at"]) == ("pending", "review")
+    tasks = (await loan_api.get("reviewer1", "/tasks")).json()
+    assert any(t["loan_id"] == loan_id and t["kind"] == "review" for t in tasks)

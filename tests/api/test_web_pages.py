@@ -357,3 +357,52 @@ async def test_an_officer_takes_an_application_from_the_page(
 
     await sign_in(http, "reviewer1")  # only loan officers take applications
     assert (await http.get("/ui/applications/new")).status_code == 403
+
+
+async def test_an_extension_requested_and_decided_on_the_pages(
+    http: AsyncClient, loan_api: LoanApi
+) -> None:
+    """X-1 on the loan page, then X-4: the original route's review and decision tasks."""
+    loan_id = await loan_api.apply()
+    await loan_api.to_repaying(loan_id)
+    await sign_in(http, "officer1")
+    page = (await http.get(f"/ui/loans/{loan_id}")).text
+    form = {"csrf": hidden(page, "csrf"), "request_id": hidden(page, "request_id")}
+    no_consent = {**form, "months": "6", "reason": "生猪价格下跌，延后出栏"}
+    refused = await http.post(f"/ui/loans/{loan_id}/actions/extension", data=no_consent)
+    assert refused.status_code in (409, 422) and "X-1" in refused.text
+    asked = {**no_consent, "guarantor_consent": "on", "request_id": "extension-1"}
+    assert (
+        await http.post(f"/ui/loans/{loan_id}/actions/extension", data=asked)
+    ).status_code == 303
+
+    await sign_in(http, "reviewer1")
+    task_id, page = await open_task(http, "审查")
+    review = {
+        "csrf": hidden(page, "csrf"),
+        "request_id": hidden(page, "request_id"),
+        "outcome": "forward",
+        "comment": "展期理由属实，保证人同意",
+    }
+    assert (await http.post(f"/ui/tasks/{task_id}", data=review)).status_code == 303
+
+    await sign_in(http, "approver1")
+    task_id, page = await open_task(http, "审批")
+    decision = {
+        "csrf": hidden(page, "csrf"),
+        "request_id": hidden(page, "request_id"),
+        "outcome": "approve",
+        "amount": "30000",
+        "term_months": "6",
+        "annual_rate": "7.5",
+        "repayment_method": "equal_installment",
+    }
+    decided = await http.post(f"/ui/tasks/{task_id}", data=decision)
+    assert decided.status_code == 303, decided.text
+    detail = (await loan_api.get("officer1", f"/loans/{loan_id}")).json()
+    [extension] = detail["workflow"]["servicing"]["extensions"]
+    assert (extension["outcome"], extension["months"]) == ("approved", 6)
+    assert [(s["actor"], s["outcome"]) for s in extension["steps"]] == [
+        ("reviewer1", "forward"),
+        ("approver1", "approve"),
+    ]
