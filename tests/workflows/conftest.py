@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +130,7 @@ class LoanHarness:
                 branch_code="CB01",
                 prefecture_code="PF01",
                 officer=actor(officer),
-                applied_at=datetime.now(UTC),
+                applied_at=await self.env.get_current_time(),
                 policy=self.policy,
             ),
             id=workflow_id_for(loan_id),
