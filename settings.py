@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
-from adapters.codec import EncryptionCodec, data_converter, parse_keys
+from adapters.codec import EncryptionCodec, data_converter, history_converter, parse_keys
 from workflows import TASK_QUEUE
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # may have written a payload) and the id of the one new payloads use.
     payload_keys: str = DEV_PAYLOAD_KEYS
     payload_key_id: str = "dev"
+    # Replaying and auditing read plaintext payloads of histories recorded before encryption;
+    # a worker and every step never do (issue 9). False where no such history exists.
+    payload_plaintext_history: bool = True
     # SMS delivery: empty URL = none, texts stay queued in the outbox. ``manage.py run``
     # points it at the local stub (on sms_stub_port) when it is empty.
     sms_gateway_url: str = Field("", pattern=r"^(https?://\S+)?$")
@@ -88,11 +91,20 @@ class Settings(BaseSettings):
         return self
 
     def payload_codec(self) -> EncryptionCodec:
-        return EncryptionCodec(parse_keys(self.payload_keys), self.payload_key_id)
+        return EncryptionCodec(
+            parse_keys(self.payload_keys),
+            self.payload_key_id,
+            plaintext_history=self.payload_plaintext_history,
+        )
 
     def data_converter(self) -> DataConverter:
-        """The converter every client and worker of this deployment uses (encrypting)."""
+        """The converter every client and worker of this deployment uses (encrypting, and
+        refusing payloads not sealed with its keys)."""
         return data_converter(self.payload_codec())
+
+    def history_data_converter(self) -> DataConverter:
+        """For replaying and auditing recorded histories only: see payload_plaintext_history."""
+        return history_converter(self.data_converter())
 
     def temporal_connect_options(self) -> dict[str, Any]:
         """TLS and API key for ``Client.connect``, the same for the worker, API and CLI."""

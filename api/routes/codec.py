@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
+from adapters.codec import ENCODING, EncryptionCodec
 from api.deps import require_roles
 from api.errors import ApiError
 from domain.loan import Actor, Role
@@ -36,6 +37,11 @@ def _payloads(body: Payloads) -> list[Payload]:
         raise ApiError(422, f"not a Temporal payload: {exc}", field="payloads") from None
 
 
+def _open(codec: EncryptionCodec, payload: Payload) -> Payload:
+    """A sealed payload decrypted; any other shown as it is (the UI marks it undecoded)."""
+    return codec.open(payload) if payload.metadata.get("encoding") == ENCODING else payload
+
+
 def _answer(payloads: list[Payload]) -> Payloads:
     return Payloads(payloads=[json_format.MessageToDict(p) for p in payloads])
 
@@ -45,7 +51,7 @@ async def decode(body: Payloads, request: Request, _auditor: Auditor) -> Payload
     """Decrypt payloads with the deployment's keys; an unknown key id is a 422."""
     codec = request.app.state.settings.payload_codec()
     try:
-        return _answer(await codec.decode(_payloads(body)))
+        return _answer([_open(codec, p) for p in _payloads(body)])
     except ValueError as exc:  # a key id this deployment does not hold
         raise ApiError(422, str(exc), field="payloads") from None
     except InvalidTag:

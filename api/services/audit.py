@@ -37,6 +37,7 @@ from temporalio.worker import (
 )
 from temporalio.workflow import ActivityHandle
 
+from adapters.codec import history_converter
 from api.errors import ApiError
 from api.schemas import AuditEvent
 from domain.ids import mask_pii_deep
@@ -411,7 +412,7 @@ async def verify(client: Client, loan_id: str, ui_url: str) -> list[RunVerificat
     """H-2: replay every run of the loan's history with the current workflow code; a run
     that no longer reproduces means the code changed under a running loan without
     ``workflow.patched``. Nothing is changed: replaying runs no activity."""
-    replayer = _replayer([], client.data_converter)
+    replayer = _replayer([], history_converter(client.data_converter))
     workflow_id = workflow_id_for(loan_id)
     out = []
     async for run_id, events in loan_runs(client, loan_id):
@@ -448,7 +449,8 @@ async def audit_trail(
     def link(run_id: str) -> str | None:
         return history_url(ui_url, client.namespace, workflow_id, run_id) if ui_url else None
 
-    return await read_trail(client.data_converter, workflow_id, loan_runs(client, loan_id), link)
+    converter = history_converter(client.data_converter)
+    return await read_trail(converter, workflow_id, loan_runs(client, loan_id), link)
 
 
 async def read_trail(

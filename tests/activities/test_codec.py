@@ -7,8 +7,18 @@ import base64
 import pytest
 from cryptography.exceptions import InvalidTag
 from temporalio.api.common.v1 import Payload
+from temporalio.exceptions import ApplicationError
 
-from adapters.codec import ENCODING, KEY_ID, EncryptionCodec, UnknownKey, parse_keys
+from adapters.codec import (
+    ENCODING,
+    KEY_ID,
+    REFUSED,
+    UNREADABLE,
+    EncryptionCodec,
+    UnknownKey,
+    data_converter,
+    parse_keys,
+)
 from settings import DEV_PAYLOAD_KEYS, Settings
 
 ID_NUMBER = b"410102198503150010"
@@ -39,20 +49,39 @@ async def test_keys_rotate_old_payloads_still_decode() -> None:
     [new] = await after.encode([payload()])
     assert new.metadata[KEY_ID] == b"2026"
     with pytest.raises(UnknownKey, match="2026"):
-        await before.decode([new])
+        before.open(new)
 
 
-async def test_payloads_from_before_encryption_pass_through() -> None:
+async def test_plaintext_is_refused_except_when_reading_old_histories() -> None:
+    """Issue 9: the key is the credential; plaintext reaches a worker only as a refusal."""
     codec = EncryptionCodec(parse_keys(f"k1:{NEW}"), "k1")
-    assert await codec.decode([payload()]) == [payload()]
+    [marked] = await codec.decode([payload()])
+    assert marked.metadata["encoding"] == REFUSED and marked.data == b""
+    converter = data_converter(codec)
+    with pytest.raises(ApplicationError, match="H-3") as refused:
+        converter.payload_converter.from_payloads([marked])
+    assert refused.value.non_retryable and refused.value.type == "PayloadRefused"
+    # Replaying or auditing a history recorded before encryption reads its plaintext ...
+    assert await codec.reading_old_histories().decode([payload()]) == [payload()]
+    # ... unless the deployment says it has none.
+    strict = EncryptionCodec(parse_keys(f"k1:{NEW}"), "k1", plaintext_history=False)
+    [still] = await strict.reading_old_histories().decode([payload()])
+    assert still.metadata["encoding"] == REFUSED
 
 
-async def test_a_tampered_payload_is_refused() -> None:
+async def test_a_tampered_or_foreign_payload_is_unreadable_not_data() -> None:
     codec = EncryptionCodec(parse_keys(f"k1:{NEW}"), "k1")
     [sealed] = await codec.encode([payload()])
     sealed.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
     with pytest.raises(InvalidTag):
-        await codec.decode([sealed])
+        codec.open(sealed)
+    [foreign] = await EncryptionCodec(parse_keys(f"k9:{OLD}"), "k9").encode([payload()])
+    for bad in (sealed, foreign):
+        [marked] = await codec.decode([bad])
+        assert marked.metadata["encoding"] == UNREADABLE
+        # An ordinary error, not a refusal: in a loan's own history the task waits for the key.
+        with pytest.raises(ValueError, match="does not hold, or altered"):
+            data_converter(codec).payload_converter.from_payloads([marked])
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_each_line_reads_fields_its_step_has(key: tuple[str, str]) -> None:
 
 
 def _converter() -> DataConverter:
-    return Settings(environment="test").data_converter()
+    return Settings(environment="test").history_data_converter()
 
 
 async def _runs(*runs: tuple[str, list[HistoryEvent]]) -> AsyncIterator[tuple[str, Any]]:

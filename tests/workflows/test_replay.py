@@ -24,7 +24,7 @@ async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
     replayer = Replayer(
         workflows=[LoanWorkflow, LoanServicingWorkflow],
-        data_converter=Settings(environment="test").data_converter(),
+        data_converter=Settings(environment="test").history_data_converter(),
     )
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
