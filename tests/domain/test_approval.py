@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from adapters.calendar import official_year
 from domain.approval import (
     approval_tier,
     check_decision,
@@ -23,7 +24,7 @@ from domain.loan import ContractSigning, Decision, Role, Stage, Tier
 from domain.policy import CalendarPolicy
 from tests.domain.conftest import POLICY, actor, sample_application
 
-CALENDAR = WorkingCalendar(CalendarPolicy())
+CALENDAR = WorkingCalendar(CalendarPolicy(), resolve=official_year)
 
 
 def approve(**overrides: Any) -> Decision:

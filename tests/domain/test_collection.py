@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from adapters.calendar import official_year
 from domain.calendar import WorkingCalendar
 from domain.collection import (
     RUNG_ACTIONS,
@@ -26,7 +27,7 @@ RULES = POLICY.collection
 
 
 def calendar() -> WorkingCalendar:
-    return WorkingCalendar(CalendarPolicy())
+    return WorkingCalendar(CalendarPolicy(), resolve=official_year)
 
 
 # --- D-1 rungs ---
