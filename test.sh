@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/bootstrap.sh test
 .venv/bin/ruff check .
-.venv/bin/mypy domain workflows activities adapters store api worker.py manage.py settings.py
+.venv/bin/mypy domain workflows activities adapters store api worker.py manage.py settings.py supervisor.py
 exec .venv/bin/python -m pytest "$@"

@@ -1,7 +1,17 @@
-"""Repeated failed sign-ins are slowed (issue 4): a lock-out that doubles, per username.
+"""Repeated failed sign-ins are slowed: a lock-out that doubles (issues 4 and 9).
+
+Failures are counted per name *and client address*, so guessing one name's password is
+slowed without keeping its owner out when they sign in from elsewhere; and per client
+address across all names, so trying one password over many names is slowed as well.
+A count forgives one failure for each longest wait of quiet: a busy office behind one
+address is not locked out by a day's typing mistakes, and a patient guesser gets no more
+tries than the longest wait allows anyway. Counts that reach zero are dropped, which bounds
+the memory a client can fill with made-up names.
 
 Kept in the API process: with several API processes behind a balancer each counts on its
-own, which still bounds guessing to a few tries per minute per process.
+own, which still bounds guessing to a few tries per minute per process. The client
+address is the connection's, or the one a trusted proxy forwards (uvicorn's
+``--forwarded-allow-ips``).
 """
 
 from __future__ import annotations
@@ -10,41 +20,79 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-FREE_FAILURES = 3  # failures that cost nothing; the next one starts the first wait
+from fastapi import Request
+
+FREE_FAILURES = 3  # failures of one name from one client that cost nothing
+CLIENT_FREE_FAILURES = 10  # failures of one client over all names that cost nothing
 FIRST_WAIT_SECONDS = 2.0
 LONGEST_WAIT_SECONDS = 300.0
+FORGIVE_ONE_EVERY_SECONDS = LONGEST_WAIT_SECONDS
+
+K = TypeVar("K")
 
 
 @dataclass
 class _Failures:
     count: int = 0
+    last_failed: float = 0.0
     locked_until: float = 0.0
+
+    def current(self, now: float) -> int:
+        return max(0, self.count - int((now - self.last_failed) // FORGIVE_ONE_EVERY_SECONDS))
+
+    def add(self, now: float, free: int) -> None:
+        self.count = self.current(now) + 1
+        self.last_failed = now
+        beyond = self.count - free - 1
+        if beyond >= 0:
+            self.locked_until = now + min(FIRST_WAIT_SECONDS * 2**beyond, LONGEST_WAIT_SECONDS)
 
 
 class LoginThrottle:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._failures: dict[str, _Failures] = {}
+        self._by_name: dict[tuple[str, str], _Failures] = {}  # (name, client)
+        self._by_client: dict[str, _Failures] = {}
         self._lock = threading.Lock()
+        self._last_pruned = clock()
 
-    def wait_seconds(self, username: str) -> float:
-        """How long this username must still wait before another try (0: it may try)."""
+    def wait_seconds(self, username: str, client: str) -> float:
+        """How long this client must still wait before trying this name (0: it may try)."""
+        now = self._clock()
         with self._lock:
-            failures = self._failures.get(username.casefold())
-            if failures is None:
-                return 0.0
-            return max(0.0, failures.locked_until - self._clock())
+            found = (self._by_name.get((username.casefold(), client)), self._by_client.get(client))
+            return max([0.0, *(f.locked_until - now for f in found if f is not None)])
 
-    def failed(self, username: str) -> None:
+    def failed(self, username: str, client: str) -> None:
+        now = self._clock()
         with self._lock:
-            failures = self._failures.setdefault(username.casefold(), _Failures())
-            failures.count += 1
-            beyond = failures.count - FREE_FAILURES - 1
-            if beyond >= 0:
-                wait = min(FIRST_WAIT_SECONDS * 2**beyond, LONGEST_WAIT_SECONDS)
-                failures.locked_until = self._clock() + wait
+            self._forget_stale(now)
+            self._by_name.setdefault((username.casefold(), client), _Failures()).add(
+                now, FREE_FAILURES
+            )
+            self._by_client.setdefault(client, _Failures()).add(now, CLIENT_FREE_FAILURES)
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, client: str) -> None:
+        """Clears this name's count at this client; the client's count across names stays,
+        so someone spraying names cannot wipe it by signing in to an account of their own."""
         with self._lock:
-            self._failures.pop(username.casefold(), None)
+            self._by_name.pop((username.casefold(), client), None)
+
+    def _forget_stale(self, now: float) -> None:
+        if now - self._last_pruned < FORGIVE_ONE_EVERY_SECONDS:
+            return
+        self._last_pruned = now
+        _drop_stale(self._by_name, now)
+        _drop_stale(self._by_client, now)
+
+
+def _drop_stale(counts: dict[K, _Failures], now: float) -> None:
+    for key in [k for k, f in counts.items() if f.current(now) == 0]:
+        del counts[key]
+
+
+def client_address(request: Request) -> str:
+    """The connection's address, or the one a trusted proxy forwarded."""
+    return request.client.host if request.client else "unknown"

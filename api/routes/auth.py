@@ -6,15 +6,16 @@ import math
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, CurrentSignIn, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.security import create_access_token
+from api.services.tokens import revoke
 from api.services.users import authenticate
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, client_address
 from domain.loan import Role, Tier
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -42,10 +43,12 @@ def issue_token(
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:
-    """A wrong username and a wrong password get the same answer; after a few failures the
-    username must wait, longer after each further failure (429 with Retry-After)."""
+    """A wrong username and a wrong password get the same answer. After a few failures of a
+    name from one client, or many over any names, that client must wait, longer after each
+    further failure (429 with Retry-After); other clients are not held up by it."""
     throttle: LoginThrottle = request.app.state.login_throttle
-    wait = throttle.wait_seconds(form.username)
+    client = client_address(request)
+    wait = throttle.wait_seconds(form.username, client)
     if wait > 0:
         raise ApiError(
             429,
@@ -54,12 +57,19 @@ def issue_token(
         )
     user = authenticate(session, form.username, form.password)
     if user is None:
-        throttle.failed(form.username)
+        throttle.failed(form.username, client)
         raise ApiError(
             401, "incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
         )
-    throttle.succeeded(form.username)
+    throttle.succeeded(form.username, client)
     return Token(access_token=create_access_token(user.username, settings))
+
+
+@router.post("/logout", status_code=204, summary="Sign out: revoke this bearer token")
+def logout(sign_in: CurrentSignIn, session: SessionDep) -> Response:
+    """The token is refused from the next request on (401), until and after it expires."""
+    revoke(session, sign_in.claims)
+    return Response(status_code=204)
 
 
 @router.get("/me", summary="The signed-in user")

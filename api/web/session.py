@@ -11,12 +11,11 @@ import hmac
 from typing import Annotated
 from urllib.parse import quote
 
-import jwt
 from fastapi import Depends, Request
 from sqlmodel import Session
 
 from api.deps import SESSION_COOKIE, SessionDep, SettingsDep
-from api.security import decode_access_token
+from api.services.tokens import TokenRefused, signed_in
 from api.services.users import actor_for, get_active_user
 from domain.loan import Actor
 from settings import Settings
@@ -40,8 +39,10 @@ class CsrfRejected(Exception):
 
 
 def safe_next(path: str | None) -> str:
-    """Only our own pages: a ``next`` pointing elsewhere would make an open redirect."""
-    if path and path.startswith("/ui/") and not path.startswith("//") and "\\" not in path:
+    """Only our own pages (and the Temporal Web UI we serve): a ``next`` pointing elsewhere
+    would make an open redirect."""
+    ours = ("/ui/", "/temporal/")
+    if path and path.startswith(ours) and not path.startswith("//") and "\\" not in path:
         return path
     return "/ui/tasks"
 
@@ -60,12 +61,9 @@ def _web_actor(request: Request, session: SessionDep, settings: SettingsDep) -> 
             request.url.path + (f"?{request.url.query}" if request.url.query else "")
         )
     try:
-        username = decode_access_token(token, settings)
-    except jwt.InvalidTokenError:
+        user, _ = signed_in(session, token, settings)
+    except TokenRefused:  # expired, signed out, or no longer active
         raise LoginRequired(request.url.path) from None
-    user = get_active_user(session, username)
-    if user is None:
-        raise LoginRequired(request.url.path)
     request.state.csrf = csrf_token(token, settings)
     return actor_for(user)
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
 
 import jwt
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
-from httpx import AsyncClient, Response
+from httpx import ASGITransport, AsyncClient, Response
 from sqlmodel import select
 
 from api.deps import require_roles
 from api.security import ALGORITHM, create_access_token, decode_access_token
 from api.services.users import DEV_PASSWORD
-from api.throttle import LoginThrottle
+from api.throttle import (
+    CLIENT_FREE_FAILURES,
+    FIRST_WAIT_SECONDS,
+    FORGIVE_ONE_EVERY_SECONDS,
+    FREE_FAILURES,
+    LoginThrottle,
+)
 from domain.loan import Actor, Role
 from settings import Settings
 from store.models import StaffUser
@@ -35,7 +43,7 @@ async def test_right_password_gets_a_bearer_token(
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
-    assert decode_access_token(body["access_token"], api_settings) == "officer1"
+    assert decode_access_token(body["access_token"], api_settings).username == "officer1"
 
 
 @pytest.mark.parametrize("username", ["officer1", "nobody"])
@@ -126,6 +134,10 @@ def _tampered(token: str) -> str:
         pytest.param(
             lambda s: jwt.encode({"sub": "admin"}, s.secret_key, ALGORITHM), id="no-expiry"
         ),
+        pytest.param(  # issued before tokens had ids: nothing could revoke it
+            lambda s: jwt.encode({"sub": "admin", "exp": 4102444800}, s.secret_key, ALGORITHM),
+            id="no-token-id",
+        ),
         pytest.param(lambda s: "not-a-jwt", id="garbage"),
     ],
 )
@@ -200,15 +212,80 @@ async def test_repeated_failures_are_slowed_the_same_for_real_and_unknown_names(
 def test_the_wait_doubles_and_a_success_clears_it() -> None:
     now = [1000.0]
     throttle = LoginThrottle(clock=lambda: now[0])
+    here = "10.0.0.7"
     for _ in range(3):
-        throttle.failed("Officer1")
-    assert throttle.wait_seconds("officer1") == 0.0  # three failures are free
-    throttle.failed("officer1")
-    assert throttle.wait_seconds("OFFICER1") == 2.0  # names compare case-insensitively
-    throttle.failed("officer1")
-    assert throttle.wait_seconds("officer1") == 4.0
+        throttle.failed("Officer1", here)
+    assert throttle.wait_seconds("officer1", here) == 0.0  # three failures are free
+    throttle.failed("officer1", here)
+    assert throttle.wait_seconds("OFFICER1", here) == 2.0  # names compare case-insensitively
+    assert throttle.wait_seconds("officer1", "10.0.0.8") == 0.0  # only at that client
+    throttle.failed("officer1", here)
+    assert throttle.wait_seconds("officer1", here) == 4.0
     now[0] += 4.0
-    assert throttle.wait_seconds("officer1") == 0.0
-    throttle.succeeded("officer1")
-    throttle.failed("officer1")
-    assert throttle.wait_seconds("officer1") == 0.0  # three free failures again
+    assert throttle.wait_seconds("officer1", here) == 0.0
+    throttle.succeeded("officer1", here)
+    throttle.failed("officer1", here)
+    assert throttle.wait_seconds("officer1", here) == 0.0  # three free failures again
+
+
+def test_a_client_failing_over_many_names_waits_for_any_name() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    sprayer = "10.0.0.66"
+    for n in range(CLIENT_FREE_FAILURES):
+        throttle.failed(f"name{n}", sprayer)
+        throttle.succeeded("mallory", sprayer)  # their own account clears nothing of it
+    assert throttle.wait_seconds("another-name", sprayer) == 0.0
+    throttle.failed("one-more", sprayer)
+    assert throttle.wait_seconds("another-name", sprayer) == FIRST_WAIT_SECONDS
+    throttle.failed("and-another", sprayer)
+    assert throttle.wait_seconds("officer1", sprayer) == 2 * FIRST_WAIT_SECONDS
+    assert throttle.wait_seconds("officer1", "10.0.0.8") == 0.0  # others are not held up
+
+
+def test_failures_are_forgiven_one_per_longest_wait_of_quiet() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(FREE_FAILURES + 1):
+        throttle.failed("officer1", "10.0.0.7")
+    now[0] += 2 * FORGIVE_ONE_EVERY_SECONDS  # two of the four forgiven: two counted
+    throttle.failed("officer1", "10.0.0.7")  # the third is still free
+    assert throttle.wait_seconds("officer1", "10.0.0.7") == 0.0
+    throttle.failed("officer1", "10.0.0.7")  # the fourth starts the wait again
+    assert throttle.wait_seconds("officer1", "10.0.0.7") == FIRST_WAIT_SECONDS
+
+
+@asynccontextmanager
+async def _client_at(app: FastAPI, address: str) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app, client=(address, 50000))
+    async with AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def test_an_attackers_failures_never_keep_the_owner_out_from_elsewhere(
+    app: FastAPI,
+) -> None:
+    async with _client_at(app, "203.0.113.9") as attacker, _client_at(app, "10.1.1.5") as owner:
+        for _ in range(FREE_FAILURES + 1):
+            assert (await _token(attacker, "approver1", "guess")).status_code == 401
+        assert (await _token(attacker, "approver1", DEV_PASSWORD)).status_code == 429
+        assert (await _token(owner, "approver1", DEV_PASSWORD)).status_code == 200
+        page = await owner.post(
+            "/ui/login", data={"username": "approver1", "password": DEV_PASSWORD}
+        )
+        assert page.status_code == 303  # the web sign-in too
+
+
+async def test_one_client_trying_many_names_is_slowed(app: FastAPI) -> None:
+    async with _client_at(app, "203.0.113.10") as sprayer, _client_at(app, "10.1.1.6") as other:
+        answers = [
+            (await _token(sprayer, f"staff{n}", "Spring2026!")).status_code
+            for n in range(CLIENT_FREE_FAILURES + 1)
+        ]
+        assert answers == [401] * (CLIENT_FREE_FAILURES + 1)  # one failure per name
+        slowed = await _token(sprayer, "officer1", "Spring2026!")
+        assert slowed.status_code == 429
+        assert int(slowed.headers["retry-after"]) >= 1
+        page = await sprayer.post("/ui/login", data={"username": "head1", "password": "x"})
+        assert page.status_code == 429 and "秒后再试" in page.text
+        assert (await _token(other, "officer1", DEV_PASSWORD)).status_code == 200
