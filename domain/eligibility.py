@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from domain.bounds import check_bounds
 from domain.errors import Refusal, ViolationKind
 from domain.ids import parse_resident_id
 from domain.loan import (
@@ -134,8 +135,13 @@ def missing_materials(app: LoanApplication) -> list[Material]:
 
 
 def check_application(app: LoanApplication, policy: Policy, today: date) -> list[Refusal]:
-    """Every application-only rule (E-1..E-4, E-8..E-12, E-14); all failures listed."""
+    """Every application-only rule (E-1..E-4, E-8..E-12, E-14); all failures listed.
+
+    An amount or term out of the policy's bounds is refused alone: no rule reads it."""
     rules = policy.eligibility
+    out_of_bounds = check_bounds(app, rules)
+    if out_of_bounds:
+        return out_of_bounds
     return [
         *_check_age(app, rules, today),
         *_check_identity(app, today),

@@ -18,6 +18,7 @@ from domain.errors import Refusal, ViolationKind
 from domain.loan import CLASS_NAMES, Installment, LoanClass, RepaymentMethod
 from domain.policy import ExtensionPolicy, Policy
 from domain.schedule import add_months, build_schedule_on_dates
+from domain.text import SEVERAL_LINES
 
 EXTENDABLE_CLASSES = frozenset({LoanClass.NORMAL, LoanClass.SPECIAL_MENTION})
 
@@ -29,7 +30,7 @@ class ExtensionRequest(BaseModel):
 
     requested_on: date
     months: int = Field(gt=0)
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), SEVERAL_LINES]
     guarantor_consent: bool  # the guarantor's written consent (担保人书面同意)
 
 

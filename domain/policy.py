@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from domain.loan import CreditGrade
+from domain.loan import MAX_TERM_MONTHS, CreditGrade
 
 
 class _Section(BaseModel):
@@ -56,7 +56,7 @@ class EligibilityPolicy(_Section):
     )
     min_term_months: int = Field(6, gt=0)  # E-10
     max_term_months: int = Field(36, gt=0)  # E-10
-    max_term_months_long_cycle: int = Field(60, gt=0)  # E-10
+    max_term_months_long_cycle: int = Field(60, gt=0, le=MAX_TERM_MONTHS)  # E-10
     min_grade_for_credit_loan: CreditGrade = CreditGrade.A  # E-11
     group_min_members: int = Field(3, ge=2)  # E-12
     short_term_max_months: int = Field(12, gt=0)  # E-14: the boundary between method families
@@ -221,7 +221,7 @@ class ExtensionPolicy(_Section):
 
 
 class CalendarPolicy(_Section):
-    """A-5: holidays and adjusted working days for years the calendar package lacks."""
+    """A-5: single dates off or worked, over whatever source a year's calendar came from."""
 
     extra_holidays: list[date] = Field(default_factory=list)
     extra_workdays: list[date] = Field(default_factory=list)

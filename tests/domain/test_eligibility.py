@@ -90,14 +90,15 @@ def test_e1_accepts_18th_birthday() -> None:
 
 
 def test_e1_refuses_age_plus_term_over_60() -> None:
-    # Age 52 on TODAY, 120 months = 10 years.
+    # Age 56 on TODAY, 60 months (an orchard's longest term) = 5 years.
     app = sample_application(
-        applicant=born(date(1973, 6, 1)),
-        term_months=120,
+        applicant=born(date(1969, 6, 1)),
+        term_months=60,
+        long_cycle_crop="orchard",
         repayment_method="equal_installment",
     )
     [refusal] = of_rule(check_application(app, POLICY, TODAY), "E-1")
-    assert refusal.message == "age 52 + term 10 years = 62 exceeds 60"
+    assert refusal.message == "age 56 + term 5 years = 61 exceeds 60"
     assert refusal.field == "term_months"
     assert refusal.kind is ViolationKind.INVALID
 
