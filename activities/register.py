@@ -36,6 +36,7 @@ from domain.loan import (
 )
 from domain.money import from_fen, to_fen
 from domain.policy import Policy
+from domain.servicing import AccountAsOf
 from store.db import SessionFactory
 from store.models import (
     BlacklistEntry,
@@ -43,6 +44,7 @@ from store.models import (
     CreditStandingRecord,
     GroupMembership,
     HouseholdClaim,
+    LoanAccountRecord,
     LoanRecord,
     ScheduledInstallment,
     StaffUser,
@@ -121,6 +123,8 @@ class LoanProjection(BaseModel):
     arrears: Money | None = None
     next_due_date: date | None = None
     closed_at: datetime | None = None
+    # The account behind the figures, so readers bring them to their own day (当日口径).
+    account: AccountAsOf | None = None
 
 
 class StoreScheduleInput(BaseModel):
@@ -193,6 +197,18 @@ def _standing_of(row: CreditStandingRecord) -> CreditStanding:
         no_upgrade_until=row.no_upgrade_until,
         no_grading_until=row.no_grading_until,
     )
+
+
+def _store_account(session: Session, loan_id: str, account: AccountAsOf) -> None:
+    """The loan's account beside its register row (written under the row's revision check)."""
+    session.flush()  # the loan's row first: the account refers to it
+    stored = session.get(LoanAccountRecord, loan_id)
+    body = account.model_dump(mode="json")
+    if stored is None:
+        stored = LoanAccountRecord(loan_id=loan_id, as_of=account.as_of, account=body)
+    else:
+        stored.as_of, stored.account = account.as_of, body
+    session.add(stored)
 
 
 class RegisterActivities:
@@ -345,6 +361,8 @@ class RegisterActivities:
             for name, value in fields.items():
                 setattr(row, name, value)
         session.add(row)
+        if inp.account is not None:
+            _store_account(session, inp.loan_id, inp.account)
 
         wanted = {spec.task_key: spec for spec in inp.open_tasks}
         existing = {

@@ -53,12 +53,16 @@ class LoanSummary(BaseModel):
     disbursed_at: UtcDatetime | None
     maturity_date: date | None
     outcome_reasons: list[dict[str, Any]]
-    # Post-loan management (贷后管理): none of these until the loan is paid out.
+    # Post-loan management (贷后管理): none of these until the loan is paid out. Class,
+    # bucket, days past due and arrears are as of today (China), as are penalty and
+    # compound interest (P-5; none for a loan whose account the register does not hold).
     loan_class: str | None = None  # F-1 five-level class
     bucket: str | None = None  # D-4 days-past-due bucket
     days_past_due: int = 0
     principal_outstanding: Decimal | None = None
     arrears: Decimal | None = None
+    penalty_interest: Decimal | None = None
+    compound_interest: Decimal | None = None
     next_due_date: date | None = None
     closed_at: UtcDatetime | None = None
 

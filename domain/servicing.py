@@ -5,6 +5,8 @@ penalty and compound interest on arrears (P-5), apply a payment by P-6 and tell 
 the loan is settled (P-7). The workflow holds the book and carries it across runs; the
 ledger holds the money. Overdue amounts are kept per installment, oldest first, so days
 past due always count from the oldest installment not fully paid (F-1, D-1, D-4).
+Between the workflow's events, ``figures_on`` brings the book's figures to any later day
+for those who read the loan.
 """
 
 from __future__ import annotations
@@ -256,6 +258,58 @@ def standing_on(
         days_past_due=dpd,
         loan_class=classify(dpd, judged=judged, extended=extended, policy=policy.classification),
         bucket=bucket_for_dpd(dpd),
+    )
+
+
+class AccountAsOf(BaseModel):
+    """The loan's account as its workflow last left it, with what brings its figures to any
+    later day without the workflow (当日口径): the contract rate now (X-6), a reviewer's
+    class (F-1), whether it was extended (X-6), whether P-5 still accrues (not once written
+    off, Z-1) and the loan's pinned policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date  # the workflow's day when it left the book so
+    book: LoanBook
+    annual_rate: Decimal
+    judged_class: LoanClass | None = None
+    extended: bool = False
+    accruing: bool = True
+    policy: Policy
+
+
+class Figures(BaseModel):
+    """What the loan's readers show for a day: F-1 class, D-4 bucket, days past due, and
+    the arrears with penalty and compound interest accrued to that day (P-5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: date
+    days_past_due: int
+    loan_class: LoanClass
+    bucket: Bucket
+    arrears: Money  # overdue principal and interest, penalty and compound interest
+    penalty_interest: Money
+    compound_interest: Money
+
+
+def figures_on(account: AccountAsOf, day: date) -> Figures:
+    """The loan's figures on ``day`` (never before the account's own day), by the rules the
+    workflow applies at its events: ``standing_on`` and, unless written off, ``accrue_to``."""
+    day = max(day, account.as_of)
+    book = account.book
+    standing = standing_on(book, day, account.judged_class, account.extended, account.policy)
+    if account.accruing:
+        book = accrue_to(book, day, account.annual_rate, account.policy)
+    arrears = book.arrears
+    return Figures(
+        on=day,
+        days_past_due=standing.days_past_due,
+        loan_class=standing.loan_class,
+        bucket=standing.bucket,
+        arrears=arrears.total,
+        penalty_interest=arrears.penalty_interest,
+        compound_interest=arrears.compound_interest,
     )
 
 

@@ -7,6 +7,7 @@ from temporalio.common import SearchAttributeUpdate
 from activities.register import LoanProjection
 from domain.ids import mask_id_number, mask_phone
 from domain.loan import LoanApplication
+from domain.servicing import AccountAsOf
 from workflows.messages import LoanStatus
 from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
 
@@ -21,8 +22,14 @@ def loan_search_attributes(status: LoanStatus) -> list[SearchAttributeUpdate]:
     ]
 
 
-def loan_projection(status: LoanStatus, app: LoanApplication, revision: int) -> LoanProjection:
-    """Everything the register shows, masked (H-3); a newer revision always wins."""
+def loan_projection(
+    status: LoanStatus,
+    app: LoanApplication,
+    revision: int,
+    account: AccountAsOf | None = None,
+) -> LoanProjection:
+    """Everything the register shows, masked (H-3); a newer revision always wins. The
+    account (post-loan management only) lets readers bring the figures to their own day."""
     approved = status.approved
     servicing = status.servicing
     return LoanProjection(
@@ -60,4 +67,5 @@ def loan_projection(status: LoanStatus, app: LoanApplication, revision: int) -> 
         arrears=servicing.arrears if servicing else None,
         next_due_date=servicing.next_due_date if servicing else None,
         closed_at=status.closed_at,
+        account=account,
     )

@@ -24,8 +24,16 @@ from activities.register import (
 from domain.classification import CreditStanding, ScoreEvent
 from domain.loan import Bucket, GuaranteeType, LoanClass, Purpose, RepaymentMethod, Stage
 from domain.policy import Policy
+from domain.schedule import build_schedule
+from domain.servicing import AccountAsOf, open_book
 from store.db import SessionFactory
-from store.models import BlacklistEntry, CreditEventRecord, CreditStandingRecord, LoanRecord
+from store.models import (
+    BlacklistEntry,
+    CreditEventRecord,
+    CreditStandingRecord,
+    LoanAccountRecord,
+    LoanRecord,
+)
 
 # The rulebook defaults (F-2: overdue 30-90 days -15, over 90 days -50, ...).
 POLICY = Policy(
@@ -222,6 +230,37 @@ def test_older_revision_leaves_the_post_loan_columns(
         95,
         500_000,
     )
+
+
+def test_projection_keeps_the_account_beside_the_row(
+    register: RegisterActivities, sessions: SessionFactory
+) -> None:
+    """The account readers bring to today (当日口径) follows the row's revision check."""
+    rate = Decimal("0.0720")
+    schedule = build_schedule(Decimal("30000.00"), rate, 12, RepaymentMethod.EQUAL_INSTALLMENT, ON)
+    opened = AccountAsOf(
+        as_of=ON, book=open_book(schedule, Decimal("30000.00"), ON), annual_rate=rate, policy=POLICY
+    )
+    judged = opened.model_copy(
+        update={"as_of": ON + timedelta(days=3), "judged_class": LoanClass.DOUBTFUL}
+    )
+
+    def stored() -> AccountAsOf:
+        with sessions() as s:
+            row = s.get(LoanAccountRecord, "L1")
+        assert row is not None
+        account = AccountAsOf.model_validate(row.account)
+        assert row.as_of == account.as_of
+        return account
+
+    env.run(register.project_loan, projection("L1", revision=2, account=opened))
+    assert stored() == opened
+    env.run(register.project_loan, projection("L1", revision=3, account=judged))
+    assert stored() == judged
+    # A late retry of an older snapshot, and a projection without an account, keep it.
+    env.run(register.project_loan, projection("L1", revision=1, account=opened))
+    env.run(register.project_loan, projection("L1", revision=4))
+    assert stored() == judged
 
 
 def test_old_projection_payload_still_decodes() -> None:

@@ -11,6 +11,7 @@ from domain.allocation import allocate
 from domain.loan import Bucket, Installment, LoanClass, RepaymentMethod
 from domain.prepayment import prepay
 from domain.servicing import (
+    AccountAsOf,
     accrue_to,
     apply_payment,
     apply_prepayment,
@@ -18,6 +19,7 @@ from domain.servicing import (
     bill_unpaid,
     call_in,
     dues,
+    figures_on,
     open_book,
     standing_on,
 )
@@ -236,3 +238,77 @@ def test_p4_no_prepayment_over_arrears() -> None:
     )
     with pytest.raises(ValueError, match="P-6"):
         apply_prepayment(book, quote)
+
+
+def _overdue_account(**changes: object) -> tuple[AccountAsOf, Installment]:
+    """The first installment unpaid, the book as the workflow left it the day after."""
+    book = open_book(flat_schedule(), D("3000.00"), START)
+    first = book.schedule[0]
+    book = bill_unpaid(accrue_to(book, first.due_date, RATE, POLICY), first)
+    day_one = first.due_date + timedelta(days=1)
+    book = accrue_to(book, day_one, RATE, POLICY)
+    fields: dict[str, object] = {
+        "as_of": day_one,
+        "book": book,
+        "annual_rate": RATE,
+        "policy": POLICY,
+        **changes,
+    }
+    return AccountAsOf.model_validate(fields), first
+
+
+def test_figures_on_a_later_day_are_the_workflows_rules_on_that_day() -> None:
+    account, first = _overdue_account()
+    day = first.due_date + timedelta(days=45)
+    figures = figures_on(account, day)
+    # P-5 on the arrears, F-1 and D-4 on the days past due, exactly as accrue_to and
+    # standing_on give them for that day.
+    accrued = accrue_to(account.book, day, RATE, POLICY)
+    assert (figures.penalty_interest, figures.compound_interest) == (
+        accrued.penalty_interest,
+        accrued.compound_interest,
+    )
+    assert figures.arrears == accrued.arrears.total
+    assert (figures.on, figures.days_past_due, figures.loan_class, figures.bucket) == (
+        day,
+        45,
+        LoanClass.SPECIAL_MENTION,
+        Bucket.M2,
+    )
+    # Never before the account's own day: a reader's clock behind the workflow's.
+    assert figures_on(account, START) == figures_on(account, account.as_of)
+    assert figures_on(account, START).days_past_due == 1
+
+
+def test_figures_keep_a_judged_class_and_an_extension_never_better_than_the_floor() -> None:
+    account, first = _overdue_account(judged_class=LoanClass.DOUBTFUL)
+    assert figures_on(account, first.due_date + timedelta(days=10)).loan_class is (
+        LoanClass.DOUBTFUL
+    )
+    # F-1: past 90 days the floor is 次级 whatever a reviewer once judged better.
+    account, first = _overdue_account(judged_class=LoanClass.SPECIAL_MENTION)
+    assert figures_on(account, first.due_date + timedelta(days=91)).loan_class is (
+        LoanClass.SUBSTANDARD
+    )
+    settled = open_book(flat_schedule(1), D("1000.00"), START)
+    line = settled.schedule[0]
+    settled = apply_payment(settled, allocate(line.payment, dues(settled, line), ORDER), line)
+    extended = AccountAsOf(
+        as_of=line.due_date, book=settled, annual_rate=RATE, extended=True, policy=POLICY
+    )
+    later = figures_on(extended, line.due_date + timedelta(days=30))
+    assert (later.days_past_due, later.loan_class, later.arrears) == (
+        0,
+        LoanClass.SPECIAL_MENTION,
+        D("0.00"),
+    )
+
+
+def test_figures_of_a_written_off_loan_accrue_nothing_more() -> None:
+    account, first = _overdue_account(accruing=False)
+    later = figures_on(account, first.due_date + timedelta(days=400))
+    assert (later.penalty_interest, later.compound_interest) == (
+        account.book.penalty_interest,
+        account.book.compound_interest,
+    )
+    assert (later.days_past_due, later.loan_class) == (400, LoanClass.LOSS)
