@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import RuleViolation, ViolationKind
@@ -31,6 +32,13 @@ KIND_STATUS = {
 # The request part FastAPI puts first in a validation error's location.
 _LOCATION_ROOTS = frozenset({"body", "query", "path", "header", "cookie"})
 _TEMPORAL_DOWN = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
+# What the client reports when a connection is reset or closed mid-call (the server was
+# killed, or a balancer in front of it has no server to hand the call to).
+_TRANSPORT_FAILURE = (RPCStatusCode.UNKNOWN, "transport error")
+TEMPORAL_AWAY = "Temporal is not reachable; try again shortly"
+# What a query answers when no worker has polled the loans' queue lately (workers restarting
+# or overloaded): the loan is there, its worker is away for now.
+_NO_WORKER = "no poller seen for task queue recently"
 
 
 class ApiError(Exception):
@@ -98,6 +106,8 @@ async def _http_exception(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code in (204, 304) or exc.status_code < 200:
         return Response(status_code=exc.status_code, headers=exc.headers)
+    if exc.status_code == 400:  # a body FastAPI cannot read (not UTF-8): bad input, as JSON is
+        return _response(422, error_body(f"malformed request body: {exc.detail}"), exc.headers)
     return _response(exc.status_code, error_body(str(exc.detail)), exc.headers)
 
 
@@ -107,12 +117,25 @@ async def _api_error(_: Request, exc: Exception) -> Response:
     return _response(exc.status, error_body(exc.message, exc.rule, errors), exc.headers)
 
 
+def temporal_away(exc: Exception) -> bool:
+    """A call by a client connected earlier that failed because the server has gone away
+    since, or did not answer in time (it may be restarting): 503, not a bug."""
+    if isinstance(exc, RPCTimeoutOrCancelledError):
+        return True
+    if not isinstance(exc, RPCError):
+        return False
+    return (
+        exc.status in _TEMPORAL_DOWN
+        or (exc.status, exc.message) == _TRANSPORT_FAILURE
+        or (exc.status is RPCStatusCode.FAILED_PRECONDITION and _NO_WORKER in exc.message)
+    )
+
+
 async def _rpc_error(request: Request, exc: Exception) -> Response:
+    if temporal_away(exc):
+        logger.warning("Temporal call failed on %s %s: %r", request.method, request.url.path, exc)
+        return _response(503, error_body(TEMPORAL_AWAY))
     assert isinstance(exc, RPCError)
-    # The client connected earlier but the server has gone away since.
-    if exc.status in _TEMPORAL_DOWN:
-        logger.warning("Temporal call failed on %s %s: %s", request.method, request.url.path, exc)
-        return _response(503, error_body("Temporal is not reachable; try again shortly"))
     if exc.status is RPCStatusCode.INVALID_ARGUMENT:  # e.g. a payload over Temporal's limits
         return _response(422, error_body(f"the workflow service refused the request: {exc}"))
     return await _unexpected(request, exc)
@@ -129,4 +152,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RPCError, _rpc_error)
+    app.add_exception_handler(RPCTimeoutOrCancelledError, _rpc_error)
     app.add_exception_handler(Exception, _unexpected)

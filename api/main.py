@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api.errors import install_error_handlers
 from api.logging import install_pii_filter
-from api.routes import auth, codec, health, ledger, loans, notices, servicing, tasks
+from api.openapi import document_errors
+from api.routes import auth, codec, health, ledger, loans, notices, servicing, tasks, temporal_ui
 from api.temporal import TemporalConnection
 from api.throttle import LoginThrottle
 from api.web.routes import install_web_pages
@@ -47,12 +48,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Connects on first use: the API starts, and /healthz reports, while Temporal is down.
         app.state.temporal = TemporalConnection.from_settings(settings)
         app.state.login_throttle = LoginThrottle()
+        app.state.temporal_ui = temporal_ui.ui_client(settings.temporal_ui_server)
         try:
             yield
         finally:
+            await app.state.temporal_ui.aclose()
             engine.dispose()
 
-    app = FastAPI(title="loanflow", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc with their scripts from the installed package: no CDN on an intranet.
+    app = FastAPIOffline(
+        title="loanflow", description=DESCRIPTION, version="0.1.0", lifespan=lifespan
+    )
     install_error_handlers(app)
 
     routers = [
@@ -66,19 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks.router,
         ledger.router,
         codec.router,
+        temporal_ui.router,
     ]
     for router in routers:
         app.include_router(router)
     install_web_pages(app)
-    # The Temporal Web UI calls /codec from its own origin, with the auditor's token.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=[
-            f"http://localhost:{settings.temporal_ui_port}",
-            f"http://127.0.0.1:{settings.temporal_ui_port}",
-        ],
-        allow_credentials=True,
-        allow_methods=["POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-    )
+    document_errors(app)
     return app

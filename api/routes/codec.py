@@ -1,9 +1,13 @@
 """The remote codec for the Temporal Web UI (H-3): decoded payloads for auditors only.
 
 Temporal stores every payload encrypted (``adapters/codec.py``). The Web UI shows them
-decoded only if it can reach this endpoint with the bearer token of an auditor (or the
-administrator); anyone else sees ciphertext. The body and answer follow Temporal's remote
-codec protocol: ``{"payloads": [{"metadata": {name: base64}, "data": base64}]}``.
+decoded only if this endpoint decodes them, and it does so for an auditor (or the
+administrator) alone: by bearer token, or by the session cookie that the Web UI served
+under ``/temporal/`` (``api/routes/temporal_ui.py``) sends with its same-origin calls to
+``/codec/decode``. Anyone else sees ciphertext. The body and answer follow Temporal's
+remote codec protocol: ``{"payloads": [{"metadata": {name: base64}, "data": base64}]}``.
+There is no encoding endpoint: sealing a payload is for the workers and the API alone, since
+a sealed step is one the loan takes as the API's (issue 9).
 """
 
 from __future__ import annotations
@@ -17,13 +21,22 @@ from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
 from adapters.codec import ENCODING, EncryptionCodec
-from api.deps import require_roles
+from api.deps import PageOrBearerUser, require_roles
 from api.errors import ApiError
+from api.services.users import actor_for
 from domain.loan import Actor, Role
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 
-Auditor = Annotated[Actor, Depends(require_roles(Role.AUDITOR, Role.ADMIN))]
+_auditor_only = require_roles(Role.AUDITOR, Role.ADMIN)
+
+
+def _reading_auditor(user: PageOrBearerUser) -> Actor:
+    return _auditor_only(actor_for(user))
+
+
+# Decoding changes nothing, so the Web UI's session cookie is enough for it.
+ReadingAuditor = Annotated[Actor, Depends(_reading_auditor)]
 
 
 class Payloads(BaseModel):
@@ -47,7 +60,7 @@ def _answer(payloads: list[Payload]) -> Payloads:
 
 
 @router.post("/decode", response_model=Payloads)
-async def decode(body: Payloads, request: Request, _auditor: Auditor) -> Payloads:
+async def decode(body: Payloads, request: Request, _auditor: ReadingAuditor) -> Payloads:
     """Decrypt payloads with the deployment's keys; an unknown key id is a 422."""
     codec = request.app.state.settings.payload_codec()
     try:
@@ -58,10 +71,3 @@ async def decode(body: Payloads, request: Request, _auditor: Auditor) -> Payload
         raise ApiError(
             422, "a payload does not decrypt: altered, or not ours", field="payloads"
         ) from None
-
-
-@router.post("/encode", response_model=Payloads)
-async def encode(body: Payloads, request: Request, _auditor: Auditor) -> Payloads:
-    """Encrypt payloads with the active key (the UI uses it to send signals and queries)."""
-    codec = request.app.state.settings.payload_codec()
-    return _answer(await codec.encode(_payloads(body)))

@@ -1,10 +1,14 @@
 """API fixtures: a real Temporal dev server for the session, and per test a fresh
 migrated SQLite database and task queue, an app with its lifespan running, an HTTP
-client, the seeded development accounts and (for tests that need one) a worker."""
+client, the seeded development accounts and (for tests that need one) a worker; for
+browser tests the app on a real port and headless Chromium."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
+from playwright.async_api import Browser, async_playwright
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -231,3 +237,53 @@ def loan_api(http: AsyncClient, login: Login, worker: Worker) -> LoanApi:
 async def workflows_on_queue(env: WorkflowEnvironment, task_queue: str) -> list[str]:
     """Ids of the workflows ever started on a task queue (Temporal's visibility)."""
     return [wf.id async for wf in env.client.list_workflows(f"TaskQueue = '{task_queue}'")]
+
+
+CHROMIUM = os.environ.get("LOANFLOW_CHROMIUM", "/usr/bin/chromium")
+# As the machine's probe starts it: no sandbox as root, and nothing that calls out.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def live_url(api_settings: Settings, worker: Worker) -> AsyncIterator[str]:
+    """The app on a real HTTP port, as the run command serves it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(api_settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 10)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()

@@ -18,15 +18,14 @@ from api.web.forms import LOAN_ACTIONS
 from api.web.session import csrf_token
 from tests.api.conftest import LoanApi
 
-# POSTs that change nothing: decoding and encoding payloads for the Web UI (H-3), and
+# POSTs that change nothing: decoding payloads for the Web UI (H-3), and
 # replaying a loan's history against the current code (H-2).
 READ_ONLY_POSTS: dict[str, Any] = {
     "/codec/decode": {"payloads": []},
-    "/codec/encode": {"payloads": []},
     "/loans/{loan_id}/audit/verify": None,
 }
 # Signing in and out: the auditor's own session, no loan or task.
-SIGN_IN = {"/auth/token", "/ui/login", "/ui/logout"}
+SIGN_IN = {"/auth/token", "/auth/logout", "/ui/login", "/ui/logout"}
 READS = ("", "/schedule", "/ledger", "/notifications", "/audit", "/audit.csv", "/audit.json")
 
 
@@ -102,6 +101,8 @@ async def test_the_auditor_is_refused_every_change(loan_api: LoanApi, app: FastA
         "task_id": [str(task["id"])],
         "village": ["前进村"],
         "action": list(LOAN_ACTIONS),
+        # The Temporal Web UI served to auditors (H-3): terminating a loan from it.
+        "path": [f"api/v1/namespaces/default/workflows/loan-{loan_id}/terminate"],
     }
     # Signed in both ways: the API's bearer token and the web pages' session, with the
     # form's CSRF token, so each route sees the auditor and nothing else refuses first.

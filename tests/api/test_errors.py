@@ -10,6 +10,7 @@ import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from httpx import ASGITransport, AsyncClient, Response
 from pydantic import BaseModel, Field
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
@@ -63,7 +64,30 @@ def test_routes(app: FastAPI) -> None:
     def temporal_gone() -> None:
         raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
 
+    @router.get("/temporal-away/{how}")
+    def temporal_away(how: str) -> None:
+        raise TEMPORAL_AWAY[how]
+
     app.include_router(router)
+    pages = APIRouter(prefix="/ui/_test")
+    pages.add_api_route("/temporal-away/{how}", temporal_away)
+    app.include_router(pages)
+
+
+# A client connected before Temporal went away: the server's port refuses, a connection is
+# reset mid-call (the server killed, or a balancer with no server behind it), or a call
+# (an update) runs out of time.
+TEMPORAL_AWAY: dict[str, Exception] = {
+    "refused": RPCError("tcp connect error", RPCStatusCode.UNAVAILABLE, b""),
+    "reset": RPCError("transport error", RPCStatusCode.UNKNOWN, b""),
+    "timeout": WorkflowUpdateRPCTimeoutOrCancelledError(),
+    # A query while no worker has polled the loans' queue lately (restarting, overloaded).
+    "no worker": RPCError(
+        "no poller seen for task queue recently, worker may be down",
+        RPCStatusCode.FAILED_PRECONDITION,
+        b"",
+    ),
+}
 
 
 pytestmark = pytest.mark.usefixtures("test_routes")
@@ -175,6 +199,20 @@ async def test_lost_temporal_connection_is_503(http: AsyncClient) -> None:
 
     assert response.status_code == 503
     assert "Temporal" in response.json()["detail"]["message"]
+
+
+@pytest.mark.parametrize("how", sorted(TEMPORAL_AWAY))
+async def test_temporal_going_away_after_connecting_is_503_not_500(
+    http: AsyncClient, how: str
+) -> None:
+    response = await http.get(f"/_test/temporal-away/{how}")
+    assert response.status_code == 503
+    assert _errors(response)[0]["reason"] == "Temporal is not reachable; try again shortly"
+
+    page = await http.get(f"/ui/_test/temporal-away/{how}")  # a page answers with a page
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Temporal" in page.text
 
 
 @pytest.fixture

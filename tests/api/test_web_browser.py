@@ -14,72 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
-from temporalio.worker import Worker
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from api.main import create_app
 from api.services.users import DEV_PASSWORD
-from settings import Settings
 from tests.api.conftest import LoanApi, china_today
 from tests.samples import application_data
 
-CHROMIUM = os.environ.get("LOANFLOW_CHROMIUM", "/usr/bin/chromium")
-# As the machine's probe starts it: no sandbox as root, and nothing that calls out.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 375, "height": 740}  # an officer's phone in a village
 TASK_APPEARS_TRIES = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def live_url(api_settings: Settings, worker: Worker) -> AsyncIterator[str]:
-    """The app on a real HTTP port, as the run command serves it."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(api_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 10)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 def _screenshot_dir() -> Path | None:
