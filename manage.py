@@ -3,7 +3,7 @@
 python manage.py run                         # dev server + worker + API (the README's run command)
 python manage.py migrate                     # apply Alembic migrations to LOANFLOW_DATABASE_URL
 python manage.py seed                        # development branches and staff
-python manage.py check-policy [FILE]         # validate a policy file
+python manage.py check-policy [FILE]         # validate a policy file and the holiday tables
 python manage.py register-search-attributes  # once, on an existing Temporal cluster
 python manage.py begin-servicing             # once, after upgrading from before servicing
 python manage.py sms-stub [--fail-first N]   # a local stand-in SMS gateway (run starts one)
@@ -16,9 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,8 +27,11 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
+from api.logging import configure_logging
+from api.routes.temporal_ui import UI_SERVER_ARGS
 from domain.policy import Policy, PolicyFileError, load_policy
 from settings import Settings, bundled_binary, get_settings
+from supervisor import Part, Supervisor
 from workflows.search_attributes import ALL_KEYS, registrations
 
 
@@ -41,6 +42,18 @@ def check_policy(path: Path) -> Policy:
         raise SystemExit(f"loanflow: {exc}") from exc
     print(f"policy {policy.version} ({policy.institution}) from {path}: ok")
     return policy
+
+
+def check_calendar(folder: Path) -> None:
+    """Rule A-5: every holiday table in the folder, as the worker checks them at start."""
+    from adapters.calendar import CalendarTableError, load_tables
+
+    try:
+        tables = load_tables(folder)
+    except CalendarTableError as exc:
+        raise SystemExit(f"loanflow: {exc}") from exc
+    found = ", ".join(f"{year} ({table.basis})" for year, table in tables.items())
+    print(f"holiday tables in {folder}: {found or 'none'}: ok")
 
 
 def migrate(settings: Settings) -> None:
@@ -116,7 +129,6 @@ async def begin_servicing(settings: Settings) -> int:
 
 def sms_stub(host: str, port: int, fail_first: int, fail_status: int) -> None:
     from adapters.sms_stub import StubSmsGateway
-    from api.logging import configure_logging
 
     configure_logging(logging.INFO)
     stub = StubSmsGateway(host, port, fail_first=fail_first, fail_status=fail_status)
@@ -126,126 +138,77 @@ def sms_stub(host: str, port: int, fail_first: int, fail_status: int) -> None:
 
 
 def run(settings: Settings) -> int:
-    """Everything with embedded defaults; Ctrl-C stops all of it, the newest part first."""
+    """Everything with embedded defaults, each part restarted when it exits (see supervisor);
+    Ctrl-C stops all of it, the newest part first."""
     check_policy(settings.policy_file)
+    check_calendar(settings.calendar_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings)
     if settings.environment == "development":
         seed(settings)
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    host, port = _host_port(settings.temporal_address)
+    configure_logging(logging.INFO)
+    parts: list[Part] = []
     if settings.embedded_temporal:
-        cmd = [
-            str(bundled_binary("temporal")),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(settings.data_dir / "temporal.db"),
-            "--ip",
-            host if host != "localhost" else "127.0.0.1",
-            "--port",
-            str(port),
-            "--ui-port",
-            str(settings.temporal_ui_port),
-            # Payloads are encrypted (H-3); the UI decodes them through the API, for auditors.
-            "--ui-codec-endpoint",
-            f"{settings.api_url}/codec",
-            "--namespace",
-            settings.temporal_namespace,
-            "--log-level",
-            "error",
-        ]
-        for key in ALL_KEYS:
-            cmd += ["--search-attribute", f"{key.name}=Keyword"]
-        children.append(("temporal", _start(cmd)))
-    try:
-        _wait_for_port(host, port, timeout=60)
-        if not settings.embedded_temporal:
-            asyncio.run(register_search_attributes(settings))
-        gateway_url, worker_env = settings.sms_gateway_url, None
-        if not gateway_url:
-            # No gateway configured: texts go to the local stub, which logs them (masked).
-            stub_port = settings.sms_stub_port
-            stub_cmd = [sys.executable, "manage.py", "sms-stub", "--port", str(stub_port)]
-            children.append(("sms-stub", _start(stub_cmd)))
-            _wait_for_port("127.0.0.1", stub_port, timeout=30)
-            gateway_url = f"http://127.0.0.1:{stub_port}/sms"
-            worker_env = {**os.environ, "LOANFLOW_SMS_GATEWAY_URL": gateway_url}
-        children.append(("worker", _start([sys.executable, "worker.py"], worker_env)))
-        children.append(
-            (
-                "api",
-                _start(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "api.main:create_app",
-                        "--factory",
-                        "--host",
-                        settings.api_host,
-                        "--port",
-                        str(settings.api_port),
-                    ]
-                ),
-            )
-        )
-        _wait_for_port(settings.api_host, settings.api_port, timeout=60)
-        print()
-        print(f"  staff web inbox   {settings.api_url}/ui/  (development accounts above)")
-        print(f"  loanflow API      {settings.api_url}")
-        print(f"  API docs          {settings.api_url}/docs")
-        if settings.embedded_temporal:
-            print(f"  Temporal UI       {settings.temporal_ui_url}")
-        namespace = settings.temporal_namespace
-        print(f"  Temporal          {settings.temporal_address} (namespace {namespace})")
-        print(f"  read model        {_safe_url(settings.database_url)}")
-        stub = " (local stub)" if worker_env is not None else ""
-        print(f"  SMS gateway       {gateway_url}{stub}")
-        print("  Ctrl-C stops everything.")
-        return _supervise(children)
-    finally:
-        _stop(children)
+        address = _host_port(settings.temporal_address)
+        parts.append(Part("temporal", temporal_dev_server_command(settings), port=address))
+    else:
+        _wait_for_port(*_host_port(settings.temporal_address), timeout=60)
+        asyncio.run(register_search_attributes(settings))
+    gateway_url, worker_env = settings.sms_gateway_url, None
+    if not gateway_url:
+        # No gateway configured: texts go to the local stub, which logs them (masked).
+        stub_port = settings.sms_stub_port
+        stub_cmd = [sys.executable, "manage.py", "sms-stub", "--port", str(stub_port)]
+        parts.append(Part("sms-stub", stub_cmd, port=("127.0.0.1", stub_port)))
+        gateway_url = f"http://127.0.0.1:{stub_port}/sms"
+        worker_env = {**os.environ, "LOANFLOW_SMS_GATEWAY_URL": gateway_url}
+    parts.append(Part("worker", [sys.executable, "worker.py"], worker_env))
+    api_cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory"]
+    api_cmd += ["--host", settings.api_host, "--port", str(settings.api_port)]
+    parts.append(Part("api", api_cmd, port=(settings.api_host, settings.api_port)))
+    return Supervisor(parts).run(on_started=lambda: _print_addresses(settings, gateway_url))
 
 
-def _start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    # Its own session: a terminal's Ctrl-C reaches only this supervisor, which then stops
-    # the parts in order (API, worker, SMS stub, Temporal) instead of all at once.
-    return subprocess.Popen(cmd, start_new_session=True, env=env)
+def temporal_dev_server_command(settings: Settings) -> list[str]:
+    """The embedded Temporal dev server, as the run command starts (and restarts) it."""
+    host, port = _host_port(settings.temporal_address)
+    cmd = [
+        str(bundled_binary("temporal")),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(settings.data_dir / "temporal.db"),
+        "--ip",
+        host if host != "localhost" else "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        # Payloads are encrypted (H-3): the API serves the UI to auditors, who see them decoded.
+        *UI_SERVER_ARGS,
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "error",
+    ]
+    for key in ALL_KEYS:
+        cmd += ["--search-attribute", f"{key.name}=Keyword"]
+    return cmd
 
 
-def _supervise(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
-    stopping = False
-
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    while not stopping:
-        for name, proc in children:
-            if proc.poll() is not None:
-                print(
-                    f"loanflow: {name} exited with code {proc.returncode}; stopping",
-                    file=sys.stderr,
-                )
-                return 1
-        time.sleep(0.5)
-    print("\nloanflow: stopping")
-    return 0
-
-
-def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for name, proc in reversed(children):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                print(f"loanflow: {name} did not stop in time; killing it", file=sys.stderr)
-                proc.kill()
-                proc.wait()
+def _print_addresses(settings: Settings, gateway_url: str) -> None:
+    print()
+    print(f"  staff web inbox   {settings.api_url}/ui/  (development accounts above)")
+    print(f"  loanflow API      {settings.api_url}")
+    print(f"  API docs          {settings.api_url}/docs")
+    if settings.embedded_temporal:
+        print(f"  Temporal UI       {settings.temporal_ui_url}")
+    namespace = settings.temporal_namespace
+    print(f"  Temporal          {settings.temporal_address} (namespace {namespace})")
+    print(f"  read model        {_safe_url(settings.database_url)}")
+    stub = " (local stub)" if not settings.sms_gateway_url else ""
+    print(f"  SMS gateway       {gateway_url}{stub}")
+    print("  A part that exits is restarted; Ctrl-C stops everything.", flush=True)
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -280,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="Temporal dev server + worker + API with embedded defaults")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="create development branches and staff")
-    policy = sub.add_parser("check-policy", help="validate a policy file")
+    policy = sub.add_parser("check-policy", help="validate a policy file and the holiday tables")
     policy.add_argument("file", nargs="?", type=Path)
     sub.add_parser("register-search-attributes", help="add the loan search attributes to a cluster")
     sub.add_parser("begin-servicing", help="move loans paid out before servicing into it")
@@ -299,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         seed(settings)
     elif args.command == "check-policy":
         check_policy(args.file or settings.policy_file)
+        check_calendar(settings.calendar_dir)
     elif args.command == "register-search-attributes":
         asyncio.run(register_search_attributes(settings))
     elif args.command == "begin-servicing":

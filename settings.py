@@ -49,11 +49,17 @@ class Settings(BaseSettings):
     # The run command starts an embedded dev server unless an existing cluster is used.
     embedded_temporal: bool = True
     temporal_ui_port: int = 8233
+    # The Temporal Web UI server that the API serves to auditors under /temporal/ (started
+    # with public path /temporal and codec endpoint /codec); empty: the run command's dev
+    # server on 127.0.0.1:temporal_ui_port.
+    temporal_ui_upstream: str = Field("", pattern=r"^(https?://\S+)?$")
     data_dir: Path = PROJECT_DIR / "data"
     database_url: str = ""  # empty: SQLite in data_dir
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     policy_file: Path = PROJECT_DIR / "policy" / "loanflow-2026.1.toml"
+    # A-5: the cooperative's holiday tables, <year>.toml, for years the calendar package lacks.
+    calendar_dir: Path = PROJECT_DIR / "policy" / "calendar"
     credit_bureau_fixtures: Path = PROJECT_DIR / "adapters" / "credit_bureau_fixtures.json"
     # The heading of every official notice (通知书); each names its issuing branch below it.
     cooperative_name: str = Field("示范县农村信用合作联社", min_length=1, max_length=100)
@@ -118,7 +124,12 @@ class Settings(BaseSettings):
 
     @property
     def temporal_ui_url(self) -> str:
-        return f"http://localhost:{self.temporal_ui_port}"
+        """Where staff open the Temporal Web UI: through the API, for auditors (H-3)."""
+        return f"{self.api_url}/temporal"
+
+    @property
+    def temporal_ui_server(self) -> str:
+        return self.temporal_ui_upstream or f"http://127.0.0.1:{self.temporal_ui_port}"
 
     @property
     def api_url(self) -> str:

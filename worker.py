@@ -15,13 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
+from activities.calendar import CalendarActivities
 from activities.credit_bureau import CreditBureauActivities
 from activities.ledger import LedgerActivities
 from activities.notifications import NotificationActivities
 from activities.register import RegisterActivities
 from activities.sms import SmsActivities, SmsRetry
+from adapters.calendar import CalendarResolver, CalendarTableError
 from adapters.credit_bureau import FixtureCreditBureau
 from adapters.ledger import SqlLedger
 from adapters.notices import NoticeBook, NoticeRenderer
@@ -33,10 +35,13 @@ from store.db import SessionFactory, make_engine, session_factory
 from workflows.loan import LoanWorkflow
 from workflows.servicing import LoanServicingWorkflow
 from workflows.sms_delivery import SmsDeliveryStarter, SmsDeliveryWorkflow
+from workflows.step_keys import StepKeysInterceptor
 
 log = logging.getLogger("loanflow.worker")
 
 WORKFLOWS: Sequence[type] = (LoanWorkflow, LoanServicingWorkflow, SmsDeliveryWorkflow)
+# Every step of every loan goes through these (exactly once across runs, issue 9).
+INTERCEPTORS: Sequence[Interceptor] = (StepKeysInterceptor(),)
 ACTIVITY_THREADS = 32  # activities are sync (database I/O) and run on this many threads
 
 
@@ -76,6 +81,7 @@ def build_activities(
         HttpSmsGateway(gateway_url, settings.sms_gateway_timeout_seconds) if gateway_url else None,
     )
     bureau = CreditBureauActivities(FixtureCreditBureau(settings.credit_bureau_fixtures))
+    calendar = CalendarActivities(CalendarResolver(settings.calendar_dir))  # tables checked
     return [
         register.claim_household,
         register.release_household,
@@ -97,6 +103,7 @@ def build_activities(
         sms.deliver_sms,
         sms.record_sms_failure,
         bureau.fetch_credit_report,
+        calendar.resolve_calendar_year,
     ]
 
 
@@ -110,6 +117,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
+        interceptors=list(INTERCEPTORS),
         activities=build_activities(sessions, settings, client),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -135,7 +143,10 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, session_factory(engine), settings, executor)
+        try:
+            worker = build_worker(client, session_factory(engine), settings, executor)
+        except CalendarTableError as bad:  # rule A-5: no loan counts on a wrong table
+            raise SystemExit(f"loanflow worker: {bad}") from bad
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
             await stop.wait()

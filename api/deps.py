@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
@@ -13,8 +12,8 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api.errors import ApiError
-from api.security import decode_access_token
-from api.services.users import actor_for, get_active_user
+from api.services.tokens import SignedIn, TokenRefused, signed_in
+from api.services.users import actor_for
 from api.temporal import TemporalConnection
 from domain.loan import Actor, Role
 from settings import Settings
@@ -56,12 +55,12 @@ async def _temporal_client(temporal: TemporalConnectionDep) -> Client:
 TemporalClientDep = Annotated[Client, Depends(_temporal_client)]
 
 
-def _current_user(
+def _current_sign_in(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> StaffUser:
+) -> SignedIn:
     if not token and request.method in ("GET", "HEAD"):
         # A document opened from the web pages (a notice's PDF, an export): the page's
         # session. Never for a change: those need the bearer token or the page's form.
@@ -69,13 +68,16 @@ def _current_user(
     if not token:
         raise ApiError(401, "not authenticated", headers=_BEARER)
     try:
-        username = decode_access_token(token, settings)
-    except jwt.InvalidTokenError:
-        raise ApiError(401, "invalid or expired token", headers=_BEARER) from None
-    user = get_active_user(session, username)
-    if user is None:
-        raise ApiError(401, "unknown or inactive user", headers=_BEARER)
-    return user
+        return signed_in(session, token, settings)
+    except TokenRefused as refused:
+        raise ApiError(401, refused.reason, headers=_BEARER) from None
+
+
+CurrentSignIn = Annotated[SignedIn, Depends(_current_sign_in)]
+
+
+def _current_user(sign_in: CurrentSignIn) -> StaffUser:
+    return sign_in.user
 
 
 CurrentUser = Annotated[StaffUser, Depends(_current_user)]
@@ -104,3 +106,19 @@ def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
         return actor
 
     return check_role
+
+
+def _page_or_bearer_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> StaffUser:
+    """As ``CurrentUser``, but the web pages' session cookie counts for any method: only for
+    what changes nothing, such as the codec's decode that the Temporal Web UI served under
+    ``/temporal/`` calls with that cookie (a SameSite=Strict cookie no other site sends)."""
+    token = token or request.cookies.get(SESSION_COOKIE)
+    return _current_sign_in(request, session, settings, token).user
+
+
+PageOrBearerUser = Annotated[StaffUser, Depends(_page_or_bearer_user)]

@@ -192,6 +192,7 @@ class InspectionFindings(BaseModel):
     purpose_kept: bool
     business_normal: bool
     household_income: Comment = Field(min_length=1)
+    # Several lines, as they always could be: loans carry such findings across runs.
     health: Comment = Field(min_length=1)
     marriage: Comment = Field(min_length=1)
     contact_details_current: bool

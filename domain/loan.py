@@ -12,17 +12,39 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+from domain.text import ONE_LINE, SEVERAL_LINES, Text
+
+# Yuan. Documented as what clients should send, a decimal string ("" is no amount); a JSON
+# number is still accepted.
+MONEY_PATTERN = r"^-?\d{1,12}(\.\d{1,2})?$"
+Money = Annotated[
+    Decimal,
+    Field(max_digits=14, decimal_places=2),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["30000.00"]}),
+]
 Rate = Annotated[Decimal, Field(gt=0, lt=1, max_digits=7, decimal_places=6)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+# Text fields: one line, or a comment of several lines (domain.text); limits come first.
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
+Comment = Annotated[str, StringConstraints(max_length=2000), SEVERAL_LINES]
 # A person's name: no digits, so a phone or ID number never hides in it (H-3).
 PersonName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^\D+$")
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^\D+$"), ONE_LINE
 ]
-HouseholdId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=32)]
+HouseholdId = Annotated[str, StringConstraints(min_length=4, max_length=32), ONE_LINE]
+IdNumber = Annotated[str, StringConstraints(to_upper=True), ONE_LINE]
+Phone = Annotated[str, StringConstraints(pattern=r"^1\d{10}$"), ONE_LINE]
+# No policy may allow a longer term (EligibilityPolicy); longer is refused before any rule.
+MAX_TERM_MONTHS = 600
+TermMonths = Annotated[int, Field(ge=1, le=MAX_TERM_MONTHS)]
 
 
 class _Model(BaseModel):
@@ -152,16 +174,16 @@ class Material(StrEnum):
 
 class Applicant(_Model):
     name: PersonName
-    id_number: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
+    id_number: IdNumber
     birth_date: date
-    phone: Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
+    phone: Phone
     household_id: HouseholdId
     village: ShortText
     resident_months: int = Field(ge=0, le=1500)
     fixed_residence: bool
     full_civil_capacity: bool
     remote_area: bool = False
-    settlement_account: Annotated[str, StringConstraints(pattern=r"^\d{8,30}$")]
+    settlement_account: Annotated[str, StringConstraints(pattern=r"^\d{8,30}$"), ONE_LINE]
 
 
 class CreditRating(_Model):
@@ -173,8 +195,8 @@ class CreditRating(_Model):
 
 class Guarantor(_Model):
     name: PersonName
-    id_number: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
-    phone: Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
+    id_number: IdNumber
+    phone: Phone
     household_id: HouseholdId
 
 
@@ -199,7 +221,7 @@ class LoanApplication(_Model):
     applicant: Applicant
     household_annual_income: Money = Field(ge=0)
     amount: Money
-    term_months: int
+    term_months: TermMonths
     purpose: Purpose
     long_cycle_crop: LongCycleCrop | None = None
     repayment_method: RepaymentMethod
@@ -214,10 +236,10 @@ class LoanApplication(_Model):
 class Actor(_Model):
     """The person acting, as the API's token identifies them; never from a request body."""
 
-    username: str
-    name: str
+    username: Text
+    name: Text
     role: Role
-    branch: str
+    branch: Text
     tier: Tier | None = None
     approval_limit: Money | None = None
     household_id: HouseholdId | None = None
@@ -286,7 +308,7 @@ class InvestigationReport(_Model):
     interview_confirmed_by_borrower: bool  # I-1
     recommendation: Recommendation
     amount: Money | None = Field(default=None, gt=0)
-    term_months: int | None = Field(default=None, gt=0)
+    term_months: TermMonths | None = None
     annual_rate: Rate | None = None
     comment: Comment = ""
 
@@ -322,7 +344,7 @@ class Decision(_Model):
 
     outcome: DecisionOutcome
     amount: Money | None = Field(default=None, gt=0)
-    term_months: int | None = Field(default=None, gt=0)
+    term_months: TermMonths | None = None
     annual_rate: Rate | None = None
     # A shorter term may need another method (E-14); None keeps the one applied for.
     repayment_method: RepaymentMethod | None = None

@@ -74,6 +74,31 @@ class HouseholdClaim(SQLModel, table=True):
     claimed_at: datetime = _created_ts()
 
 
+class ApplicationRequest(SQLModel, table=True):
+    """An application as first received under its idempotency key (issue 9): the same key
+    from the same officer never starts a second loan; with another request it is refused."""
+
+    __tablename__ = "application_requests"
+    officer_username: str = Field(primary_key=True, max_length=64)
+    request_key: str = Field(primary_key=True, max_length=120)
+    fingerprint: str = Field(max_length=16)
+    loan_id: str = Field(max_length=40)
+    received_at: datetime = _created_ts()
+
+
+class BatchRequest(SQLModel, table=True):
+    """A step over many loans (a handover) under its idempotency key (issue 9): the first
+    request's answer, kept so a resend answers the same whatever the loans have become.
+    ``answer`` is empty while the first request is still at work."""
+
+    __tablename__ = "batch_requests"
+    username: str = Field(primary_key=True, max_length=64)
+    request_key: str = Field(primary_key=True, max_length=120)
+    fingerprint: str = Field(max_length=16)
+    answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    received_at: datetime = _created_ts()
+
+
 class GroupMembership(SQLModel, table=True):
     """E-12: a household belongs to at most one open joint-liability group (联保小组)."""
 
@@ -121,6 +146,18 @@ class LoanRecord(SQLModel, table=True):
     closed_at: datetime | None = _optional_ts()
     outcome_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     updated_at: datetime = _created_ts()
+
+
+class LoanAccountRecord(SQLModel, table=True):
+    """A serviced loan's account (分户账) as its workflow last projected it: the book, rate,
+    judged class and pinned policy (``domain.servicing.AccountAsOf``), from which readers
+    compute the figures as of their own day. Kept apart from the register row, so lists
+    and joins that do not show figures never load it."""
+
+    __tablename__ = "loan_accounts"
+    loan_id: str = Field(primary_key=True, foreign_key="loans.loan_id", max_length=40)
+    as_of: date  # the workflow's day when it wrote the account
+    account: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 class Task(SQLModel, table=True):
@@ -271,3 +308,16 @@ class Notice(SQLModel, table=True):
     receipt_returned_on: date | None = None
     receipt_recorded_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = _created_ts()
+
+
+class RevokedToken(SQLModel, table=True):
+    """A signed-out session's token (退出登录), refused from then on by its id (jti); the row
+    is pruned once the token would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+    jti: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=64)
+    expires_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+    revoked_at: datetime = _created_ts()

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from api.services.audit import loan_runs
 from domain.calendar import CHINA, china_date
 from settings import Settings, bundled_binary
 from workflows.search_attributes import registrations
@@ -73,3 +77,15 @@ async def _move_clock(env: WorkflowEnvironment, spec: str) -> None:
     target = datetime.combine(start_day(spec, china_date(now)), START_HOUR, CHINA)
     if target > now + timedelta(seconds=1):
         await env.sleep(target - now)
+
+
+async def applied_steps(client: Client, loan_id: str) -> Counter[str]:
+    """How many times each human step was applied, over every run of the loan's workflow
+    (the updates its histories accepted)."""
+    applied: Counter[str] = Counter()
+    async for _, events in loan_runs(client, loan_id):
+        for event in events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                attributes = event.workflow_execution_update_accepted_event_attributes
+                applied[attributes.accepted_request.input.name] += 1
+    return applied

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         decision_stages,
         signing_deadline,
     )
-    from domain.calendar import CHINA, WorkingCalendar, china_date
+    from domain.calendar import CHINA, china_date
     from domain.eligibility import (
         check_application,
         check_credit_report,
@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.notices import borrower_reasons, task_labels
     from domain.schedule import build_schedule, maturity_date
     from domain.servicing import open_book
+    from workflows.calendar import WorkflowCalendar
     from workflows.decisions import STEP_TASKS, decision_task
     from workflows.messages import (
         ApplyForLoan,
@@ -116,7 +117,7 @@ class LoanWorkflow:
         self._inp = inp
         self._app = inp.application
         self._policy = inp.policy
-        self._calendar = WorkingCalendar(inp.policy.calendar, workflow.logger)
+        self._calendar = WorkflowCalendar(inp.policy.calendar)  # A-5
         self._tier: Tier = approval_tier(inp.application.amount, inp.policy)
         self._route: list[Stage] = decision_stages(self._tier)
         self._stage = Stage.APPLIED
@@ -142,6 +143,7 @@ class LoanWorkflow:
         self._schedule: list[Installment] = []
         self._reasons: list[Refusal] = []
         self._begin_servicing = False
+        self.step_ids: list[str] = []  # applied steps (workflows/step_keys.py), carried on
 
     # ------------------------------------------------------------------ run
 
@@ -202,7 +204,7 @@ class LoanWorkflow:
         if self._missing_materials():
             self._stage = Stage.MATERIALS_INCOMPLETE
         else:
-            self._start_clock()
+            await self._start_clock()
             self._stage = Stage.INVESTIGATION
         await self._project()
 
@@ -337,7 +339,11 @@ class LoanWorkflow:
                 officer=self._inp.officer,
                 policy=self._policy,
                 book=book,
-                state=ServicingState(revision=self._revision),
+                state=ServicingState(
+                    revision=self._revision,
+                    calendar_years=self._calendar.kept,
+                    step_ids=self.step_ids,
+                ),
             ),
             workflow=LoanServicingWorkflow.run,
         )
@@ -378,7 +384,7 @@ class LoanWorkflow:
         """E-13: materials handed in; the A-4 clock starts when they are complete."""
         self._materials.extend(m for m in inp.materials if m not in self._materials)
         if not self._missing_materials():
-            self._start_clock()
+            await self._start_clock()
             self._stage = Stage.INVESTIGATION
         await self._project()
         return self.status()
@@ -680,15 +686,16 @@ class LoanWorkflow:
     def _missing_materials(self) -> list[Material]:
         return missing_materials(self._app.model_copy(update={"materials": self._materials}))
 
-    def _start_clock(self) -> None:
+    async def _start_clock(self) -> None:
         """A-4: from complete materials to decision, in working days (A-5)."""
         assert self._standing is not None
+        today = self._today()
         self._decision_due = decision_deadline(
-            self._today(),
+            today,
             self._standing.returning_customer,
             self._app.applicant.remote_area,
             self._policy,
-            self._calendar,
+            await self._calendar.from_day(today),
         )
 
     def _record_step(self, step: str, actor: Actor, outcome: str, comment: str) -> None:

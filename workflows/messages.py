@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.register import TaskSpec
+from domain.calendar import CalendarYear
 from domain.classification import ScoreEvent
 from domain.collection import Rung
 from domain.errors import Refusal
@@ -39,6 +40,7 @@ from domain.loan import (
 )
 from domain.policy import Policy
 from domain.servicing import LoanBook, Repaid
+from domain.text import CommentText, Text
 
 
 class _Message(BaseModel):
@@ -52,10 +54,10 @@ def workflow_id_for(loan_id: str) -> str:
 class ApplyForLoan(_Message):
     """Starts a loan's workflow: the application as received, pinned to one policy version."""
 
-    loan_id: str
+    loan_id: Text
     application: LoanApplication
-    branch_code: str
-    prefecture_code: str | None
+    branch_code: Text
+    prefecture_code: Text | None
     officer: Actor  # the loan officer who took the application (管户客户经理)
     applied_at: datetime
     policy: Policy
@@ -69,7 +71,7 @@ class SupplyMaterials(_Message):
 class SubmitInvestigation(_Message):
     actor: Actor
     report: InvestigationReport
-    task_key: str | None = None
+    task_key: Text | None = None
 
 
 class SubmitReview(_Message):
@@ -100,7 +102,7 @@ class WithdrawApplication(_Message):
     """The borrower withdraws; a loan officer records it (before disbursement)."""
 
     actor: Actor
-    reason: str = Field(min_length=1, max_length=500)
+    reason: CommentText = Field(min_length=1, max_length=500)
 
 
 class ReportView(_Message):
@@ -311,7 +313,9 @@ class ServicingState(_Message):
 
     revision: int  # of the register projection: every run goes on counting
     payments: int = 0  # payments taken so far; numbers their idempotency keys
-    payment_update_ids: list[str] = Field(default_factory=list)  # the latest, across runs
+    payment_update_ids: list[str] = Field(default_factory=list)  # runs before issue 9 only
+    payment_references: list[str] = Field(default_factory=list)  # receipts taken (P-2)
+    step_ids: list[str] = Field(default_factory=list)  # applied steps, see domain/step_keys.py
     reminders_sent: list[str] = Field(default_factory=list)  # of the coming due date
     score_events: list[ScoreEvent] = Field(default_factory=list)  # F-2, once per loan
     judged_class: LoanClass | None = None  # F-1 judgement (never better than the floor)
@@ -332,6 +336,9 @@ class ServicingState(_Message):
     write_off: WriteOffRecord | None = None
     extensions: list[ExtensionRecord] = Field(default_factory=list)
     handovers: list[HandoverRecord] = Field(default_factory=list)
+    # A-5: years of published data (official, a holiday table) the loan's deadlines counted
+    # on, kept for its life; computed years are resolved again in each run.
+    calendar_years: list[CalendarYear] = Field(default_factory=list)
 
 
 class ServiceLoan(_Message):
@@ -354,30 +361,30 @@ class RecordPayment(_Message):
 
     actor: Actor
     amount: Money = Field(gt=0)
-    reference: str = Field(default="", max_length=64)  # the counter's receipt number
+    reference: Text = Field(default="", max_length=64)  # the counter's receipt number
 
 
 class SubmitFinalEvaluation(_Message):
     """P-7: the officer's final evaluation note on a repaid loan; the archive then closes."""
 
     actor: Actor
-    evaluation: str = Field(min_length=1, max_length=2000)
+    evaluation: CommentText = Field(min_length=1, max_length=2000)
 
 
 class RecordCollectionAction(_Message):
     """D-1: what the officer did on a rung of the ladder (phone, visit, notice, plan)."""
 
     actor: Actor
-    task_key: str
-    actions: list[str] = Field(min_length=1, max_length=10)
-    outcome: str = Field(min_length=1, max_length=2000)
+    task_key: Text
+    actions: list[Text] = Field(min_length=1, max_length=10)
+    outcome: CommentText = Field(min_length=1, max_length=2000)
 
 
 class RecordNoticeReceipt(_Message):
     """D-3: the signed receipt (回执) of an overdue notice came back."""
 
     actor: Actor
-    notice_key: str
+    notice_key: Text
     received_on: date
 
 
@@ -385,7 +392,7 @@ class ReportInspection(_Message):
     """K-5: a post-loan check's report (贷后检查报告)."""
 
     actor: Actor
-    task_key: str
+    task_key: Text
     findings: InspectionFindings
 
 
@@ -394,16 +401,16 @@ class RaiseWarning(_Message):
 
     actor: Actor
     signal: WarningSignal
-    note: str = Field(min_length=1, max_length=2000)
+    note: CommentText = Field(min_length=1, max_length=2000)
 
 
 class DecideWarning(_Message):
     """W-2: the head's (or, escalated, credit management's) measure on a signal."""
 
     actor: Actor
-    task_key: str
+    task_key: Text
     measure: WarningMeasure
-    note: str = Field(min_length=1, max_length=2000)
+    note: CommentText = Field(min_length=1, max_length=2000)
 
 
 class ClassifyLoan(_Message):
@@ -411,14 +418,14 @@ class ClassifyLoan(_Message):
 
     actor: Actor
     loan_class: LoanClass
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: CommentText = Field(min_length=1, max_length=2000)
 
 
 class MarkWilfulDefault(_Message):
     """D-5: the branch head finds the borrower a wilful defaulter (恶意逃废债); blacklisted."""
 
     actor: Actor
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: CommentText = Field(min_length=1, max_length=2000)
 
 
 class RequestPrepayment(_Message):
@@ -433,14 +440,14 @@ class DecidePrepayment(_Message):
 
     actor: Actor
     consent: bool
-    note: str = Field(min_length=1, max_length=2000)
+    note: CommentText = Field(min_length=1, max_length=2000)
 
 
 class ProposeWriteOff(_Message):
     """Z-1: the post-loan manager proposes writing off a 损失 loan."""
 
     actor: Actor
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: CommentText = Field(min_length=1, max_length=2000)
 
 
 class DecideWriteOff(_Message):
@@ -448,7 +455,7 @@ class DecideWriteOff(_Message):
 
     actor: Actor
     approve: bool
-    note: str = Field(min_length=1, max_length=2000)
+    note: CommentText = Field(min_length=1, max_length=2000)
 
 
 class RequestExtension(_Message):
@@ -456,7 +463,7 @@ class RequestExtension(_Message):
 
     actor: Actor
     months: int = Field(gt=0, le=120)
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: CommentText = Field(min_length=1, max_length=2000)
     guarantor_consent: bool
 
 
@@ -473,4 +480,4 @@ class HandOver(_Message):
 class BeginServicing(_Message):
     """Moves a loan paid out before servicing existed into post-loan management."""
 
-    reason: str = Field(default="servicing introduced", max_length=200)
+    reason: CommentText = Field(default="servicing introduced", max_length=200)

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.allocation import Allocation, Dues, allocate
     from domain.approval import check_authority, check_separation, decision_actor, decision_stages
-    from domain.calendar import CHINA, WorkingCalendar, china_date
+    from domain.calendar import CHINA, china_date
     from domain.classification import ScoreEvent, check_judgement, score_events_for_dpd
     from domain.collection import (
         RUNG_ACTIONS,
@@ -90,14 +90,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.prepayment import PrepaymentQuote, prepay
     from domain.reminders import Reminder, reminders
     from domain.servicing import (
+        AccountAsOf,
         accrue_to,
         apply_payment,
         apply_prepayment,
         band_changes,
         call_in,
         dues,
+        figures_on,
         standing_on,
     )
+    from workflows.calendar import WorkflowCalendar
     from workflows.decisions import decision_task
     from workflows.messages import (
         ClassifyLoan,
@@ -146,8 +149,6 @@ REVIEWS = {Stage.REVIEW, Stage.PREFECTURE_REVIEW}
 SERVICED = frozenset({Stage.REPAYING, Stage.WRITTEN_OFF})
 # A run continues as new after the first dated event that finds its history this long.
 RUN_EVENT_BUDGET = 300
-# Counter payments remembered by update id across runs, so a resubmission posts once.
-PAYMENT_IDS_KEPT = 50
 # A run also ends when Temporal suggests it, or after this many human steps.
 MAX_STEPS_PER_RUN = 10
 
@@ -164,11 +165,11 @@ class LoanServicingWorkflow:
         self._loan_id = inp.origination.loan_id
         self._app = inp.application
         self._policy = inp.policy
-        self._calendar = WorkingCalendar(inp.policy.calendar, workflow.logger)
         self._kind = inspection_kind(inp.application.purpose, inp.application.guarantee_type)
         self._terms = inp.origination.approved
         self._book = inp.book
         self._state = inp.state.model_copy(deep=True)
+        self._calendar = WorkflowCalendar(inp.policy.calendar, self._state.calendar_years)  # A-5
         self._stage = (
             Stage.CLOSED
             if self._state.closed_on
@@ -493,6 +494,8 @@ class LoanServicingWorkflow:
     async def _take_payment(self, number: int, payment: RecordPayment) -> None:
         """The cash goes into the settlement account; arrears are collected from it at once,
         what is not yet due waits there for its due date (P-2, P-6)."""
+        if payment.reference:
+            self._state.payment_references.append(payment.reference)
         await workflow.execute_activity_method(
             LedgerActivities.post_deposit,
             PostDepositInput(
@@ -728,7 +731,7 @@ class LoanServicingWorkflow:
         self._state.overdue_since = today
         self._state.noticed_overdue = self._book.installments_overdue
         self._open_inspection("special", today)  # K-4: at once
-        self._raise_warning(WarningSignal.OVERDUE_OR_ARREARS, "workflow", "逾期/欠息")
+        await self._raise_warning(WarningSignal.OVERDUE_OR_ARREARS, "workflow", "逾期/欠息")
         await self._send_overdue_notices()  # D-2: well within the 15 days
 
     def _arrears_end(self, today: date) -> None:
@@ -748,13 +751,14 @@ class LoanServicingWorkflow:
         reached = [s.rung for s in self._state.collection if since and s.opened_on >= since]
         if rung is None or (reached and rung <= max(reached)):
             return
+        calendar = await self._calendar.from_day(today)
         self._state.collection.append(
             CollectionStep(
                 task_key=f"{self._loan_id}:collect:{since}:{rung.value}",
                 rung=rung,
                 required_actions=list(RUNG_ACTIONS[rung]),
                 opened_on=today,
-                due_on=rung_deadline(rung, today, self._calendar, self._policy.collection),
+                due_on=rung_deadline(rung, today, calendar, self._policy.collection),
             )
         )
         if rung is Rung.REMINDER:
@@ -832,7 +836,7 @@ class LoanServicingWorkflow:
         self._state.score_events.append(event)
         self._state.score = standing.score
         if self._grade() != before:
-            self._raise_warning(
+            await self._raise_warning(
                 WarningSignal.GRADE_DOWNGRADE, "workflow", f"{before}→{self._grade()}"
             )
 
@@ -867,10 +871,11 @@ class LoanServicingWorkflow:
             self._policy.inspection,
         )
 
-    def _raise_warning(self, signal: WarningSignal, raised_by: str, note: str) -> None:
+    async def _raise_warning(self, signal: WarningSignal, raised_by: str, note: str) -> None:
         """W-1/W-2: a task for the branch head with a deadline; unresolved, it escalates."""
         today = self._today()
-        respond_by, escalate_by = signal_deadlines(today, self._calendar, self._policy.warning)
+        calendar = await self._calendar.from_day(today)
+        respond_by, escalate_by = signal_deadlines(today, calendar, self._policy.warning)
         number = len(self._state.warnings) + 1
         self._state.warnings.append(
             WarningRecord(
@@ -984,23 +989,37 @@ class LoanServicingWorkflow:
     async def record_payment(self, inp: RecordPayment) -> LoanStatus:
         """A teller takes money for the loan at the counter (柜面还款).
 
-        A resubmission (same update id, from the API's Idempotency-Key) answers without a
-        second deposit, even after the workflow has continued as new."""
+        The receipt's reference is the payment's key: a resubmission is answered with the
+        first result and posts nothing, even after the workflow has continued as new
+        (workflows/step_keys.py); the loan keeps its receipts for life, so one taken long
+        ago is refused. Runs from before step keys answered a resend by its update id."""
         update = workflow.current_update_info()
         if update is not None and update.id in self._state.payment_update_ids:
             return self.status()
         self._state.payments += 1
         number = self._state.payments
-        if update is not None:
-            self._state.payment_update_ids = [
-                *self._state.payment_update_ids[-(PAYMENT_IDS_KEPT - 1) :],
-                update.id,
-            ]
         return await self._accept(
             lambda: self._take_payment(number, inp), lambda: self._validate_record_payment(inp)
         )
 
     @record_payment.validator
+    def _validate_payment_received(self, inp: RecordPayment) -> None:
+        """The rules, and a receipt taken already (not re-checked when the payment's turn
+        comes: recorded runs took one receipt several times, and must replay)."""
+        self._validate_record_payment(inp)
+        if inp.reference and inp.reference in self._state.payment_references:
+            raise refuse(
+                [
+                    refusal(
+                        "P-2",
+                        f"receipt {inp.reference} was taken for this loan already; "
+                        "one receipt, one deposit",
+                        ViolationKind.CONFLICT,
+                        "reference",
+                    )
+                ]
+            )
+
     def _validate_record_payment(self, inp: RecordPayment) -> None:
         self._check_repaying("record_payment", "P-2", written_off_too=True)
         check_actor("P-2", "record_payment", inp.actor, Role.TELLER, self._branch())
@@ -1079,7 +1098,7 @@ class LoanServicingWorkflow:
             record.done_on, record.done_by = self._today(), inp.actor.username
             record.findings = inp.findings
             for signal in signals_from_findings(inp.findings):
-                self._raise_warning(signal, inp.actor.username, inp.findings.notes)
+                await self._raise_warning(signal, inp.actor.username, inp.findings.notes)
             if not inp.findings.purpose_kept and ScoreEvent.PURPOSE_CHANGED not in (
                 self._state.score_events
             ):
@@ -1101,7 +1120,7 @@ class LoanServicingWorkflow:
         """W-1: an officer raises a signal at any time; the head gets the task (W-2)."""
 
         async def apply() -> None:
-            self._raise_warning(inp.signal, inp.actor.username, inp.note)
+            await self._raise_warning(inp.signal, inp.actor.username, inp.note)
             await self._project()
 
         return await self._accept(apply, lambda: self._validate_raise_warning(inp))
@@ -1650,6 +1669,15 @@ class LoanServicingWorkflow:
 
     # ------------------------------------------------------------------ views
 
+    @property
+    def step_ids(self) -> list[str]:
+        """The steps this loan has applied, carried across runs (workflows/step_keys.py)."""
+        return self._state.step_ids
+
+    @step_ids.setter
+    def step_ids(self, ids: list[str]) -> None:
+        self._state.step_ids = ids
+
     @workflow.query
     def status(self) -> LoanStatus:
         return self._inp.origination.model_copy(
@@ -1666,26 +1694,17 @@ class LoanServicingWorkflow:
 
     def _view(self) -> ServicingView:
         """Where the loan stands today, penalty and compound interest accrued to today."""
-        today = self._today()
-        standing = standing_on(
-            self._book, today, self._state.judged_class, self._state.extended, self._policy
-        )
+        figures = figures_on(self._account(), self._today())
         upcoming = self._book.next_installment
-        accrued = (
-            self._book
-            if self._written_off()
-            else accrue_to(self._book, today, self._rate(), self._policy)
-        )
-        arrears = accrued.arrears
         return ServicingView(
-            today=today,
-            days_past_due=standing.days_past_due,
-            loan_class=standing.loan_class,
-            bucket=standing.bucket,
+            today=figures.on,
+            days_past_due=figures.days_past_due,
+            loan_class=figures.loan_class,
+            bucket=figures.bucket,
             principal_outstanding=self._book.principal_outstanding,
-            arrears=arrears.total,
-            penalty_interest=arrears.penalty_interest,
-            compound_interest=arrears.compound_interest,
+            arrears=figures.arrears,
+            penalty_interest=figures.penalty_interest,
+            compound_interest=figures.compound_interest,
             next_due_date=upcoming.due_date if upcoming else None,
             next_payment=upcoming.payment if upcoming else None,
             installments_overdue=self._book.installments_overdue,
@@ -1705,6 +1724,18 @@ class LoanServicingWorkflow:
             write_off=self._state.write_off,
             extensions=self._state.extensions,
             handovers=self._state.handovers,
+        )
+
+    def _account(self) -> AccountAsOf:
+        """The book and what brings its figures to a later day, for the register's readers."""
+        return AccountAsOf(
+            as_of=self._today(),
+            book=self._book,
+            annual_rate=self._rate(),
+            judged_class=self._state.judged_class,
+            extended=self._state.extended,
+            accruing=not self._written_off(),
+            policy=self._policy,
         )
 
     def _open_tasks(self) -> list[TaskSpec]:
@@ -1825,7 +1856,7 @@ class LoanServicingWorkflow:
         if not self._lean or shown != self._searchable:
             workflow.upsert_search_attributes(loan_search_attributes(status))
             self._searchable = shown
-        projection = loan_projection(status, self._app, self._state.revision)
+        projection = loan_projection(status, self._app, self._state.revision, self._account())
         if self._lean:  # an idempotent write of one row: no task round trip needed
             await workflow.execute_local_activity_method(
                 RegisterActivities.project_loan,

@@ -21,7 +21,7 @@ from api.schemas import (
     LoanWorkflowView,
     NotificationView,
 )
-from api.services import audit, loans, records
+from api.services import applications, audit, loans, records
 from domain.loan import (
     Actor,
     ContractSigning,
@@ -33,6 +33,7 @@ from domain.loan import (
     Review,
     Role,
 )
+from domain.text import CommentText
 from workflows.loan import LoanWorkflow
 from workflows.messages import (
     ConfirmAsBranchHead,
@@ -52,8 +53,13 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=100,
-        description="Resubmitting a step with the same key returns the first result, once.",
+        pattern=r"^[!-~]+$",
+        description="The step's key (printable ASCII): sent again, with the same body, it "
+        "returns the first answer and has no second effect, whatever the loan's stage now; "
+        "with another body it is refused (409). Without it the key is derived from the "
+        "request and the day; a payment's receipt reference is always its key.",
     ),
 ]
 Officer = Annotated[Actor, Depends(require_roles(Role.LOAN_OFFICER))]
@@ -83,7 +89,7 @@ class MaterialsBody(BaseModel):
 
 
 class WithdrawalBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: CommentText = Field(min_length=1, max_length=500)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=LoanCreated)
@@ -93,11 +99,13 @@ async def apply_for_loan(
     officer: Officer,
     session: SessionDep,
     client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> LoanCreated:
-    """Take a household's application (借款申请); the loan officer is the one signed in."""
+    """Take a household's application (借款申请); the loan officer is the one signed in.
+    Sent again with the same Idempotency-Key, it answers with the loan first started."""
     state = request.app.state
-    return await loans.apply_for_loan(
-        session, client, state.policy, state.settings.task_queue, officer, app
+    return await applications.apply_for_loan(
+        session, client, state.policy, state.settings.task_queue, officer, app, idempotency_key
     )
 
 
@@ -305,7 +313,11 @@ async def get_audit_trail(
     return await _audit_trail(loan_id, actor, request, session, client)
 
 
-@router.get("/{loan_id}/audit.csv", response_class=PlainTextResponse)
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"  # so the OpenAPI document says what the export is
+
+
+@router.get("/{loan_id}/audit.csv", response_class=CsvResponse)
 async def export_audit_trail(
     loan_id: LoanId,
     actor: AuditReader,

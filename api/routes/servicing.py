@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -20,7 +19,8 @@ from api.routes.loans import IdempotencyKey, LoanId
 from api.schemas import HandoverResult, VillageBatch, VillageReportsResult
 from api.services import servicing
 from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
-from domain.loan import Actor, LoanClass, Role
+from domain.loan import Actor, LoanClass, Money, Role
+from domain.text import ONE_LINE, SEVERAL_LINES, Text
 from workflows.messages import (
     ClassifyLoan,
     DecidePrepayment,
@@ -78,8 +78,8 @@ VillageReader = Annotated[
     Depends(staff("K-2", Role.LOAN_OFFICER, Role.POST_LOAN_MANAGER, Role.BRANCH_HEAD)),
 ]
 
-TaskKey = Annotated[str, Field(min_length=1, max_length=120)]
-Note = Annotated[str, Field(min_length=1, max_length=2000)]
+TaskKey = Annotated[str, Field(min_length=1, max_length=120), ONE_LINE]
+Note = Annotated[str, Field(min_length=1, max_length=2000), SEVERAL_LINES]
 Village = Annotated[str, Path(min_length=1, max_length=100)]
 
 
@@ -88,13 +88,14 @@ class _Body(BaseModel):
 
 
 class PaymentBody(_Body):
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
-    reference: str = Field(default="", max_length=64)  # the counter's receipt number
+    amount: Money = Field(gt=0)
+    # The counter's receipt number (收款凭证号): the payment's key, one receipt one deposit.
+    reference: Text = Field(min_length=1, max_length=64)
 
 
 class CollectionActionBody(_Body):
     task_key: TaskKey
-    actions: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+    actions: list[Annotated[str, Field(min_length=1, max_length=200), ONE_LINE]] = Field(
         min_length=1, max_length=10
     )
     outcome: Note
@@ -135,7 +136,7 @@ class FinalEvaluationBody(_Body):
 
 
 class PrepaymentBody(_Body):
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: Money = Field(gt=0)
 
 
 class ConsentBody(_Body):
@@ -159,8 +160,8 @@ class ExtensionBody(_Body):
 
 
 class HandoverBody(_Body):
-    from_officer: str = Field(min_length=1, max_length=64)
-    to_officer: str = Field(min_length=1, max_length=64)
+    from_officer: Text = Field(min_length=1, max_length=64)
+    to_officer: Text = Field(min_length=1, max_length=64)
     leaving_officer_signed: bool
     successor_signed: bool
 
@@ -528,9 +529,11 @@ async def hand_over(
     head: SupervisingHead,
     session: SessionDep,
     client: TemporalClientDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> HandoverResult:
     """H-1 责任移交: the leaving officer's loans and their open tasks move to the successor,
-    signed by both officers and by the supervising branch head who sends it."""
+    signed by both officers and by the supervising branch head who sends it. Sent again
+    with the same Idempotency-Key, it answers as the first time."""
     return await servicing.hand_over(
         session,
         client,
@@ -539,4 +542,5 @@ async def hand_over(
         body.to_officer,
         body.leaving_officer_signed,
         body.successor_signed,
+        idempotency_key,
     )

@@ -6,7 +6,6 @@ as ``RuleViolation`` so ``api/errors.py`` gives them their status and rule ID.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,119 +17,33 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from api.schemas import LoanCreated, LoanDetail, LoanSummary, LoanWorkflowView
+from api.schemas import LoanDetail, LoanSummary, LoanWorkflowView
+from api.services import figures, idempotency
 from api.services.users import branch_prefecture
-from domain.approval import approval_tier
 from domain.calendar import china_date
-from domain.eligibility import check_application, check_register_credit
 from domain.errors import Refusal, RuleViolation, ViolationKind, violation
 from domain.ids import mask_pii_deep
-from domain.loan import TERMINAL_STAGES, Actor, LoanApplication, Role, Stage, Tier
+from domain.loan import TERMINAL_STAGES, Actor, Role, Stage, Tier
 from domain.money import from_fen
-from domain.policy import Policy
+from domain.servicing import AccountAsOf
 from store.models import (
-    BlacklistEntry,
     Branch,
-    CreditStandingRecord,
-    HouseholdClaim,
     LoanRecord,
     Task,
 )
 from workflows.loan import LoanWorkflow
-from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
+from workflows.messages import LoanStatus, workflow_id_for
 from workflows.search_attributes import LOAN_BRANCH, LOAN_OFFICER, LOAN_STAGE, PENDING_ROLE
+from workflows.step_keys import ALREADY_APPLIED
 
 # The stages of post-loan management (LoanServicingWorkflow), which takes the post-loan steps.
 SERVICING_STAGES = frozenset({Stage.REPAYING, Stage.WRITTEN_OFF, Stage.CLOSED})
 # Who may see every branch's loans; everyone else sees their branch (or their prefecture's).
 ALL_BRANCHES_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
-
-
-def new_loan_id(now: datetime) -> str:
-    return f"LN{china_date(now):%Y%m%d}{secrets.token_hex(4).upper()}"
-
-
-async def apply_for_loan(
-    session: Session,
-    client: Client,
-    policy: Policy,
-    task_queue: str,
-    officer: Actor,
-    app: LoanApplication,
-) -> LoanCreated:
-    """Checks what can be checked at the edge, then starts the loan's workflow."""
-    now = datetime.now(UTC)
-    prefecture = await run_in_threadpool(_admit, session, policy, officer, app, now)
-    loan_id = new_loan_id(now)
-    await client.start_workflow(
-        LoanWorkflow.run,
-        ApplyForLoan(
-            loan_id=loan_id,
-            application=app,
-            branch_code=officer.branch,
-            prefecture_code=prefecture,
-            officer=officer,
-            applied_at=now,
-            policy=policy,
-        ),
-        id=workflow_id_for(loan_id),
-        task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(LOAN_STAGE, Stage.APPLIED.value),
-                SearchAttributePair(LOAN_BRANCH, officer.branch),
-                SearchAttributePair(LOAN_OFFICER, officer.username),
-                SearchAttributePair(PENDING_ROLE, ""),
-            ]
-        ),
-    )
-    return LoanCreated(
-        loan_id=loan_id,
-        workflow_id=workflow_id_for(loan_id),
-        policy_version=policy.version,
-        stage=Stage.APPLIED,
-    )
-
-
-def _admit(
-    session: Session, policy: Policy, officer: Actor, app: LoanApplication, now: datetime
-) -> str | None:
-    """The edge's checks (nothing is started or written if one fails); the prefecture branch."""
-    refusals = check_application(app, policy, china_date(now))
-    if refusals:
-        raise RuleViolation(refusals)
-    claim = session.get(HouseholdClaim, app.applicant.household_id)
-    if claim is not None:  # the workflow re-checks atomically (E-7); this answers at once
-        raise violation(
-            "E-7",
-            f"household {app.applicant.household_id} already has an open application or loan "
-            f"({claim.loan_id}); one member per household at a time",
-            field="applicant.household_id",
-        )
-    household = app.applicant.household_id
-    standing = session.get(CreditStandingRecord, household)
-    refusals = check_register_credit(
-        standing.score if standing else None,
-        session.get(BlacklistEntry, household) is not None,
-        policy,
-    )
-    if refusals:  # the workflow re-checks at intake; this answers at once
-        raise RuleViolation(refusals)
-    prefecture = branch_prefecture(session, officer.branch)
-    if prefecture is None and approval_tier(app.amount, policy) is Tier.PREFECTURE:
-        raise violation(
-            "A-2",
-            f"branch {officer.branch} reports to no prefecture branch, so a loan above the "
-            f"county limit {policy.approval.county_authority_limit} cannot be routed",
-            field="amount",
-        )
-    return prefecture
 
 
 def visible_branches(session: Session, actor: Actor) -> set[str] | None:
@@ -223,10 +136,30 @@ def list_loans(
     if officer:
         query = query.where(LoanRecord.officer_username == officer)
     query = query.order_by(col(LoanRecord.applied_at).desc()).offset(offset).limit(limit)
-    return [summary(r) for r in session.exec(query)]
+    records = list(session.exec(query))
+    accounts = figures.accounts_of(session, [r.loan_id for r in records])
+    return [summary(r, accounts.get(r.loan_id)) for r in records]
 
 
-def summary(record: LoanRecord) -> LoanSummary:
+def summary(record: LoanRecord, account: AccountAsOf | None) -> LoanSummary:
+    """The register line; a serviced loan's figures as of today (the stored ones otherwise)."""
+    line = _stored_summary(record)
+    if account is None:
+        return line
+    today = figures.figures_today(account)
+    return line.model_copy(
+        update={
+            "loan_class": today.loan_class.value,
+            "bucket": today.bucket.value,
+            "days_past_due": today.days_past_due,
+            "arrears": today.arrears,
+            "penalty_interest": today.penalty_interest,
+            "compound_interest": today.compound_interest,
+        }
+    )
+
+
+def _stored_summary(record: LoanRecord) -> LoanSummary:
     return LoanSummary(
         loan_id=record.loan_id,
         stage=record.stage,
@@ -268,10 +201,12 @@ def _money(fen: int | None) -> Decimal | None:
 
 
 async def loan_detail(session: Session, client: Client, actor: Actor, loan_id: str) -> LoanDetail:
-    """The register line and the workflow's own state."""
+    """The register line and the workflow's own state, both with today's figures."""
     record, status = await _find(session, client, actor, loan_id, ask_workflow=True)
+    account = (await run_in_threadpool(figures.accounts_of, session, [loan_id])).get(loan_id)
     return LoanDetail(
-        loan=summary(record) if record else None, workflow=masked(status) if status else None
+        loan=summary(record, account) if record else None,
+        workflow=masked(figures.status_today(status, account)) if status else None,
     )
 
 
@@ -285,6 +220,7 @@ async def _find(
     record = await run_in_threadpool(session.get, LoanRecord, loan_id)
     status: LoanStatus | None = None
     if ask_workflow or record is None:
+        await run_in_threadpool(session.close)  # not held while the workflow answers
         try:
             status = await _handle(client, loan_id).query(LoanWorkflow.status)
         except RPCError as exc:
@@ -324,17 +260,33 @@ async def perform_step(
     loan is paid out and its workflow has become post-loan management.
     """
     record, status = await _find(session, client, actor, loan_id, ask_workflow=False)
-    handle = _handle(client, loan_id)
-    update_id = _update_id(actor, update, idempotency_key)
-    if update_id is not None:
-        earlier = await _earlier_result(handle, update_id)
-        if earlier is not None:
-            return masked(earlier)
-    if record is not None:
-        stage = Stage(record.stage)
-    else:
-        assert status is not None
-        stage = status.stage
+    await run_in_threadpool(session.close)  # no database connection is held while Temporal works
+    update_id = idempotency.step_update_id(
+        update.__name__, step_input, actor, idempotency_key, china_date(datetime.now(UTC))
+    )
+    earlier = await _earlier_result(client, loan_id, update_id)
+    if earlier is not None:
+        return masked(earlier)
+    stage = Stage(record.stage) if record is not None else status.stage if status else None
+    try:
+        _check_stage(loan_id, stage, servicing=servicing, allow_closed=allow_closed)
+        await run_in_threadpool(_check_claim, session, actor, loan_id)
+        await run_in_threadpool(session.close)
+        result = await _send(client, loan_id, update, step_input, update_id)
+    except (RuleViolation, ApiError) as refused:
+        # A resend of a step applied in an earlier run, once the loan has moved on (its
+        # stage, or a run that has no such step): the first answer, not the refusal.
+        if isinstance(refused, ApiError) and refused.status != 409:
+            raise
+        if not await idempotency.applied_earlier(client, loan_id, update_id):
+            raise
+        result = await _first_answer(client, loan_id, update_id)
+    return masked(result)
+
+
+def _check_stage(loan_id: str, stage: Stage | None, *, servicing: bool, allow_closed: bool) -> None:
+    """A loan that has ended takes no step; a closed one only its final evaluation."""
+    assert stage is not None
     if stage in TERMINAL_STAGES:
         rule = "C-1" if stage is Stage.LAPSED else "A-3"
         raise violation(rule, f"loan {loan_id} has ended in stage '{stage.value}'")
@@ -346,16 +298,38 @@ async def perform_step(
             f"loan {loan_id} is in stage '{stage.value}'; post-loan steps begin once it is "
             f"paid out and repaying",
         )
-    await run_in_threadpool(_check_claim, session, actor, loan_id)
+
+
+async def _send(
+    client: Client, loan_id: str, update: Any, step_input: Any, update_id: str
+) -> LoanStatus:
+    """The step to the loan's current run; its validator (and the step keys) decide."""
     try:
-        result: LoanStatus = await handle.execute_update(update, step_input, id=update_id)
+        result: LoanStatus = await _handle(client, loan_id).execute_update(
+            update, step_input, id=update_id
+        )
     except WorkflowUpdateFailedError as failed:
-        raise _as_violation(failed) from None
+        if not _already_applied(failed):
+            raise _as_violation(failed) from None
+        return await _first_answer(client, loan_id, update_id)
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise ApiError(409, f"loan {loan_id} is no longer accepting steps") from None
         raise
-    return masked(result)
+    return result
+
+
+async def _first_answer(client: Client, loan_id: str, update_id: str) -> LoanStatus:
+    """A step applied in an earlier run of the loan: the answer it was given then."""
+    answer = await idempotency.first_answer(client, loan_id, update_id)
+    if answer is None:
+        raise ApiError(
+            409,
+            f"this step was applied to loan {loan_id} already; its first answer is no longer "
+            "kept (Temporal's retention): read the loan's state with GET /loans/{loan_id}",
+            rule="H-2",
+        )
+    return answer
 
 
 def masked(status: LoanStatus) -> LoanStatus:
@@ -363,23 +337,17 @@ def masked(status: LoanStatus) -> LoanStatus:
     return LoanStatus.model_validate(mask_pii_deep(status.model_dump(mode="json")))
 
 
-def _update_id(actor: Actor, update: Any, idempotency_key: str | None) -> str | None:
-    """A client's Idempotency-Key makes a resubmitted step return the first result (one effect).
-
-    The step is part of the id, so a key reused for another step never stands in for it.
-    """
-    if not idempotency_key:
-        return None
-    return f"{actor.username}:{update.__name__}:{idempotency_key}"
-
-
 async def _earlier_result(
-    handle: WorkflowHandle[LoanWorkflow, Any], update_id: str
+    client: Client, loan_id: str, update_id: str
 ) -> LoanStatus | None:
-    """The result of a step already sent with this key, even if it ended the loan."""
+    """The result of a step already sent with this key, even if it ended the loan; a
+    resend that the current run found applied in an earlier run reads it from there."""
+    handle = _handle(client, loan_id)
     try:
         return await handle.get_update_handle(update_id, result_type=LoanStatus).result()
     except WorkflowUpdateFailedError as failed:
+        if _already_applied(failed):
+            return await _first_answer(client, loan_id, update_id)
         raise _as_violation(failed) from None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
@@ -409,11 +377,25 @@ def investigation_task_key(session: Session, actor: Actor, loan_id: str) -> str 
     return task.task_key if task else None
 
 
+# How the SDK refuses an update the loan's current workflow (origination or post-loan
+# management) does not have.
+NO_SUCH_STEP = "Update handler for"
+
+
+def _already_applied(failed: WorkflowUpdateFailedError) -> bool:
+    cause = failed.cause
+    return isinstance(cause, ApplicationError) and cause.type == ALREADY_APPLIED
+
+
 def _as_violation(failed: WorkflowUpdateFailedError) -> Exception:
     cause = failed.cause
     if isinstance(cause, ApplicationError) and cause.type == "RuleViolation" and cause.details:
         details: dict[str, Any] = dict(cause.details[0])
         return RuleViolation([Refusal.model_validate(r) for r in details["refusals"]])
+    if isinstance(cause, ApplicationError) and cause.message.startswith(NO_SUCH_STEP):
+        return violation(
+            "H-2", "the loan has moved past the stage this step belongs to", ViolationKind.CONFLICT
+        )
     if isinstance(cause, ApplicationError):
         return violation("H-2", cause.message, ViolationKind.CONFLICT)
     return failed

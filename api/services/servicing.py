@@ -24,12 +24,13 @@ from api.schemas import (
     VillageHousehold,
     VillageReportsResult,
 )
-from api.services import loans
+from api.services import batches, idempotency, loans
 from api.services.users import actor_for, get_active_user
 from domain.calendar import china_date
 from domain.errors import RuleViolation, ViolationKind, violation
 from domain.inspection import InspectionFindings, VillageItem, batch_due, village_batches
 from domain.loan import Actor, Role
+from domain.text import Text
 from store.models import LoanRecord, Task
 from workflows.messages import HandOver, LoanStatus, ReportInspection
 from workflows.servicing import LoanServicingWorkflow
@@ -112,8 +113,8 @@ class VillageReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    loan_id: str = Field(min_length=1, max_length=40)
-    task_key: str = Field(min_length=1, max_length=120)
+    loan_id: Text = Field(min_length=1, max_length=40)
+    task_key: Text = Field(min_length=1, max_length=120)
     findings: InspectionFindings
 
 
@@ -208,14 +209,43 @@ async def hand_over(
     successor_name: str,
     leaving_officer_signed: bool,
     successor_signed: bool,
+    idempotency_key: str | None = None,
 ) -> HandoverResult:
     """H-1 责任移交: every serviced loan of the leaving officer in the head's branch moves to
     the successor with its open tasks, in one handover signed by both officers and the
     head. Each loan's workflow records it (its audit trail); a loan that refuses (say, one
-    whose archive has just closed) is listed with its reason and the others still move."""
+    whose archive has just closed) is listed with its reason and the others still move.
+    Sent again with the same key (or the same request on the same day), it answers as the
+    first time (issue 9)."""
     successor = await run_in_threadpool(_handover_officers, session, head, leaving, successor_name)
+    request = {
+        "from_officer": leaving,
+        "to_officer": successor_name,
+        "leaving_officer_signed": leaving_officer_signed,
+        "successor_signed": successor_signed,
+    }
+    fingerprint = idempotency.fingerprint("hand_over", request, head.username)
+    today = china_date(datetime.now(UTC))
+    key = idempotency_key or f"derived:{fingerprint}:{today}"
+    handover = HandOver(
+        actor=head,
+        successor=successor,
+        leaving_officer_signed=leaving_officer_signed,
+        successor_signed=successor_signed,
+    )
+
+    async def move() -> HandoverResult:
+        return await _move_loans(session, client, head, leaving, handover, key)
+
+    return await batches.answer_once(
+        session, head.username, f"hand_over:{key}", fingerprint, HandoverResult, move
+    )
+
+
+async def _move_loans(
+    session: Session, client: Client, head: Actor, leaving: str, handover: HandOver, key: str
+) -> HandoverResult:
     loan_ids = await run_in_threadpool(_serviced_loans, session, head.branch, leaving)
-    key = f"handover:{leaving}:{successor_name}:{china_date(datetime.now(UTC))}"
     results = []
     for loan_id in loan_ids:
 
@@ -226,12 +256,7 @@ async def hand_over(
                 head,
                 loan_id,
                 LoanServicingWorkflow.hand_over,
-                HandOver(
-                    actor=head,
-                    successor=successor,
-                    leaving_officer_signed=leaving_officer_signed,
-                    successor_signed=successor_signed,
-                ),
+                handover,
                 key,
                 allow_closed=True,
             )
@@ -240,7 +265,7 @@ async def hand_over(
     moved = sum(r.ok for r in results)
     return HandoverResult(
         from_officer=leaving,
-        to_officer=successor_name,
+        to_officer=handover.successor.username,
         signed_by_head=head.username,
         moved=moved,
         refused=len(results) - moved,

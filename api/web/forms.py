@@ -31,6 +31,7 @@ from domain.loan import (
     Review,
     Role,
 )
+from domain.text import ONE_LINE, SEVERAL_LINES, Text
 from workflows.loan import LoanWorkflow
 from workflows.messages import (
     ConfirmAsBranchHead,
@@ -55,7 +56,7 @@ from workflows.servicing import LoanServicingWorkflow
 FieldKind = Literal[
     "text", "textarea", "money", "int", "percent", "date", "bool", "select", "multi", "lines"
 ]
-Note = Annotated[str, Field(min_length=1, max_length=2000)]
+Note = Annotated[str, Field(min_length=1, max_length=2000), SEVERAL_LINES]
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class StepCall:
     actor: Actor
     loan_id: str
     task_key: str | None
-    request_id: str
+    request_id: str | None
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class MaterialsForm(_Form):
 
 
 class CollectionForm(_Form):
-    actions: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+    actions: list[Annotated[str, Field(min_length=1, max_length=200), ONE_LINE]] = Field(
         min_length=1, max_length=10
     )
     outcome: Note
@@ -179,7 +180,7 @@ class EvaluationForm(_Form):
 
 class PaymentForm(_Form):
     amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
-    reference: str = Field(default="", max_length=64)
+    reference: Text = Field(min_length=1, max_length=64)  # the payment's key (issue 9)
 
 
 class WarningForm(_Form):
@@ -411,7 +412,7 @@ TASK_FORMS["notice_follow_up"] = TASK_FORMS["collect"]
 TASK_FORMS["warning_escalated"] = TASK_FORMS["warning"]
 
 
-# Applying starts the loan's workflow (api.services.loans.apply_for_loan), not a step in it.
+# Applying starts the loan's workflow (api.services.applications.apply_for_loan), not a step in it.
 APPLICATION = FormSpec(
     "借款申请",
     "E-1",
@@ -453,7 +454,7 @@ LOAN_ACTIONS: dict[str, tuple[Role, StepForm]] = {
             "P-2",
             (
                 FormField("amount", "还款金额（元）", "money"),
-                FormField("reference", "收款凭证号", required=False),
+                FormField("reference", "收款凭证号"),
             ),
             PaymentForm,
             lambda call, m: _servicing(

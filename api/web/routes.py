@@ -11,6 +11,7 @@ import csv
 import inspect
 import io
 import math
+import re
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,15 +24,18 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import RPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from adapters.notices import TITLES, NoticeKind
 from adapters.notifications import date_cn, percent, yuan
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
-from api.errors import KIND_STATUS, ApiError
-from api.security import create_access_token
-from api.services import audit, loans, notices, records, tasks
+from api.errors import KIND_STATUS, ApiError, temporal_away
+from api.security import create_access_token, decode_access_token
+from api.services import applications, audit, loans, notices, records, tasks
+from api.services.tokens import revoke
 from api.services.users import authenticate
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, client_address
 from api.web import labels
 from api.web.forms import (
     APPLICATION,
@@ -64,6 +68,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 # other's investigation (I-1).
 AUDIT_READERS = {Role.AUDITOR, Role.ADMIN, Role.BRANCH_HEAD, Role.REVIEWER, Role.APPROVER}
 READ_ONLY = {Role.AUDITOR}
+REQUEST_ID = re.compile(r"[!-~]{1,64}")  # as the Idempotency-Key header: printable ASCII
 NOTICE_ISSUERS = {Role.LOAN_OFFICER, Role.POST_LOAN_MANAGER, Role.BRANCH_HEAD}
 DONE_ON_LOAN = {
     "payment": "已登记还款",
@@ -131,7 +136,8 @@ def login(
 ) -> Response:
     """The same answer for a wrong name and a wrong password; repeated failures wait."""
     throttle: LoginThrottle = request.app.state.login_throttle
-    wait = throttle.wait_seconds(username)
+    client = client_address(request)
+    wait = throttle.wait_seconds(username, client)
     context = {"next": safe_next(next), "username": username}
     if wait > 0:
         seconds = math.ceil(wait)
@@ -143,11 +149,11 @@ def login(
         )
     user = authenticate(session, username, password) if username and password else None
     if user is None:
-        throttle.failed(username)
+        throttle.failed(username, client)
         return _render(
             request, "login.html.j2", {**context, "error": "用户名或密码错误。"}, status_code=401
         )
-    throttle.succeeded(username)
+    throttle.succeeded(username, client)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
@@ -162,8 +168,14 @@ def login(
 
 
 @router.post("/logout")
-async def logout(request: Request, actor: WebActor, settings: SettingsDep) -> Response:
+async def logout(
+    request: Request, actor: WebActor, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Revokes the session's token at once: the cookie, or the same token as a bearer token
+    (a copy kept elsewhere), is refused from the next request on."""
     await check_csrf(request, settings)
+    claims = decode_access_token(request.cookies[COOKIE], settings)  # WebActor checked it
+    await run_in_threadpool(revoke, session, claims)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -199,8 +211,14 @@ async def apply(
             request, actor, values=echo(APPLICATION, data), errors=errors, status_code=422
         )
     try:
-        created = await loans.apply_for_loan(
-            session, client, request.app.state.policy, settings.task_queue, actor, application
+        created = await applications.apply_for_loan(
+            session,
+            client,
+            request.app.state.policy,
+            settings.task_queue,
+            actor,
+            application,
+            _request_id(data),
         )
     except (RuleViolation, ApiError) as refused:
         found, status_code = _refusals(refused)
@@ -242,6 +260,13 @@ def _application_response(
         },
         status_code=status_code,
     )
+
+
+def _request_id(data: Any) -> str | None:
+    """The form's request id, the step's idempotency key; anything else is no key (the
+    step's own is derived from what it asks, issue 9)."""
+    request_id = str(data.get("request_id") or "")
+    return request_id if REQUEST_ID.fullmatch(request_id) else None
 
 
 def _refusals(refused: Exception) -> tuple[list[dict[str, Any]], int]:
@@ -394,8 +419,7 @@ async def complete_task(
     if form is None or actor.role in READ_ONLY:
         raise ApiError(403, "此任务不能在网页上办理")
     data = await request.form()
-    request_id = str(data.get("request_id") or "")[:64] or uuid.uuid4().hex
-    call = StepCall(session, client, actor, task.loan_id, task.task_key, request_id)
+    call = StepCall(session, client, actor, task.loan_id, task.task_key, _request_id(data))
     problem = await _send(form, call, read_form(form, data))
     if problem is None:
         return RedirectResponse(f"/ui/tasks?done={task.loan_id}", status_code=303)
@@ -521,8 +545,7 @@ async def loan_action(
     if actor.role is not role:
         raise ApiError(403, f"只有{labels.role_name(role)}可以办理“{form.title}”", rule=form.rule)
     data = await request.form()
-    request_id = str(data.get("request_id") or "")[:64] or uuid.uuid4().hex
-    call = StepCall(session, client, actor, loan_id, None, request_id)
+    call = StepCall(session, client, actor, loan_id, None, _request_id(data))
     problem = await _send(form, call, read_form(form, data))
     if problem is None:
         return RedirectResponse(f"/ui/loans/{loan_id}?done={action}", status_code=303)
@@ -657,6 +680,8 @@ REGISTER_COLUMNS = (
     ("days_past_due", "逾期天数"),
     ("principal_outstanding", "贷款余额"),
     ("arrears", "欠款"),
+    ("penalty_interest", "罚息"),
+    ("compound_interest", "复利"),
 )
 
 
@@ -751,6 +776,8 @@ def install_web_pages(app: FastAPI) -> None:
     app.add_exception_handler(CsrfRejected, _csrf)
     for kind in (ApiError, RuleViolation, RequestValidationError):
         _page_for_ui(app, kind)
+    for failure in (RPCError, RPCTimeoutOrCancelledError):
+        _page_when_temporal_away(app, failure)
 
 
 def _page_for_ui(app: FastAPI, kind: type[Exception]) -> None:
@@ -769,6 +796,19 @@ def _page_for_ui(app: FastAPI, kind: type[Exception]) -> None:
             f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
         )
         return _error_page(request, 422, f"输入有误：{fields}")
+
+    app.add_exception_handler(kind, handler)
+
+
+def _page_when_temporal_away(app: FastAPI, kind: type[Exception]) -> None:
+    """A page, not JSON, when a page's call to Temporal failed because it is away."""
+    as_json = app.exception_handlers[kind]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/ui/") and temporal_away(exc):
+            return _error_page(request, 503, "工作流服务（Temporal）暂时无法连接，请稍后再试。")
+        answer = as_json(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
 
     app.add_exception_handler(kind, handler)
 

@@ -18,7 +18,7 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
-        assert context.get_current_revision() == "0003"
+        assert context.get_current_revision() == "0006"
 
 
 def test_upgrade_is_repeatable(database_url: str, engine: Engine) -> None:
@@ -30,7 +30,7 @@ def test_upgrade_is_repeatable(database_url: str, engine: Engine) -> None:
 
 def test_single_head() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    assert script.get_heads() == ["0003"]
+    assert script.get_heads() == ["0006"]
 
 
 def test_sqlite_parent_folder_is_created(tmp_path: Path) -> None:

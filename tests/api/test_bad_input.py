@@ -291,8 +291,9 @@ async def test_the_same_officer_cannot_investigate_twice(loan_api: LoanApi) -> N
     await loan_api.investigate(loan_id, officers=["officer1"])
     before = await _state(loan_api, loan_id)
 
-    # rule I-1: two *different* officers
-    again = await loan_api.post("officer1", f"/loans/{loan_id}/investigations", report_data())
+    # rule I-1: two *different* officers (a new request: the same one would be a resend)
+    path = f"/loans/{loan_id}/investigations"
+    again = await loan_api.post("officer1", path, report_data(), key="second-report")
 
     _refused(again, 409, "I-1", None)
     assert await _state(loan_api, loan_id) == before
@@ -369,16 +370,22 @@ async def test_a_resubmitted_step_with_the_same_key_has_one_effect(loan_api: Loa
     assert (stage, reporters, human) == ("investigation", ["officer1"], 1)
 
 
-async def test_a_resubmitted_step_without_a_key_is_a_409(loan_api: LoanApi) -> None:
+async def test_a_resubmitted_step_without_a_key_returns_the_first_answer(
+    loan_api: LoanApi,
+) -> None:
+    """Issue 9: with no Idempotency-Key the key is the request's own (on the day), so a
+    double click is one review; another review is a new request, refused by A-2's stage."""
     loan_id = await loan_api.apply()
     await loan_api.investigate(loan_id)
     path = f"/loans/{loan_id}/review"
 
     first = await loan_api.post("reviewer1", path, review_body())
     again = await loan_api.post("reviewer1", path, review_body())
+    other = await loan_api.post("reviewer1", path, review_body("再次审查"))
 
     assert first.status_code == 200, first.text
-    assert again.status_code == 409, again.text
+    assert again.status_code == 200 and again.json() == first.json()
+    _refused(other, 409, "A-2", None)
     stage, _reporters, steps, _human = await _state(loan_api, loan_id)
     assert stage == "approval"
     assert [s["step"] for s in steps] == ["review"]

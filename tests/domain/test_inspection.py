@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
+from adapters.calendar import official_year
 from domain.calendar import WorkingCalendar
 from domain.inspection import (
     InspectionFindings,
@@ -255,13 +256,13 @@ def test_k5_findings_must_be_recorded() -> None:
 
 
 def test_w2_deadlines_in_working_days() -> None:
-    cal = WorkingCalendar(CalendarPolicy())
+    cal = WorkingCalendar(CalendarPolicy(), resolve=official_year)
     # Mon 03-16: +5 -> Mon 03-23 (over the weekend); +10 -> Mon 03-30.
     assert signal_deadlines(MON, cal, POLICY.warning) == (date(2026, 3, 23), date(2026, 3, 30))
 
 
 def test_w2_deadlines_across_national_day_2026() -> None:
-    cal = WorkingCalendar(CalendarPolicy())
+    cal = WorkingCalendar(CalendarPolicy(), resolve=official_year)
     # Wed 09-30; 10-01..07 off; 08 (1), 09 (2), Sat 10 adjusted (3), 12 (4), 13 (5);
     # 14 (6), 15 (7), 16 (8), 19 (9), 20 (10).
     assert signal_deadlines(date(2026, 9, 30), cal, POLICY.warning) == (

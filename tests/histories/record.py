@@ -1,23 +1,27 @@
 """Records the workflow histories that the replay test keeps replaying.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record SHAPE
 
-Run it only when a history is to be added; never to "fix" a failing replay test: a
-replay failure means running loans would break (use ``workflow.patched`` instead).
-It records a loan from application through its first months of post-loan management,
-one file per run (``lean_run_NN.json``). The older files cannot be recorded again and are
-kept as they are: ``origination_happy_path.json`` by the code before servicing existed
-(commit 1280708, a loan parked at disbursement), ``servicing_run_NN.json`` by the servicing
-code before the "lean" patch.
+Run it only when a workflow changes shape, to keep a history of the new shape; never to
+"fix" a failing replay test: a replay failure means running loans would break (use
+``workflow.patched`` instead). It records a loan from application through its first
+months of post-loan management, one file per run (``SHAPE_run_NN.json``), and refuses to
+overwrite a shape already recorded. Kept as recorded: ``origination_happy_path.json`` by
+the code before servicing existed (commit 1280708, a loan parked at disbursement),
+``servicing_run_NN.json`` by the servicing code before the "lean" patch, ``lean_run_NN.json``
+under it, ``keyed_run_NN.json`` with steps keyed for exactly-once and calendar years
+resolved by an activity (issue 9).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import sys
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from domain.calendar import CHINA, china_date
 from domain.inspection import InspectionFindings
 from domain.loan import Stage
 from domain.policy import load_policy
+from domain.step_keys import step_id
 from settings import PROJECT_DIR, Settings
 from store.db import SessionFactory, make_engine, session_factory
 from store.migrate import upgrade_database
@@ -56,9 +61,11 @@ from workflows.servicing import LoanServicingWorkflow
 HISTORIES = Path(__file__).parent
 
 
-async def record_servicing_runs() -> list[Path]:
+async def record_servicing_runs(shape: str) -> list[Path]:
     """A business loan: paid out, first check reported, one installment collected, the next
     missed (the ladder, the notices, a special check), then the arrears paid at the counter."""
+    if list(HISTORIES.glob(f"{shape}_run_*.json")):
+        raise SystemExit(f"{shape}_run_*.json are recorded already: name the new shape")
     env = await start_time_skipping()
     paths: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +90,7 @@ async def record_servicing_runs() -> list[Path]:
                         branch_code="CB01",
                         prefecture_code="PF01",
                         officer=actor("officer1"),
-                        applied_at=datetime.now(UTC),
+                        applied_at=await env.get_current_time(),
                         policy=policy,
                     ),
                     id=workflow_id_for(loan_id),
@@ -91,19 +98,19 @@ async def record_servicing_runs() -> list[Path]:
                 )
                 await _wait_for_register(sessions, loan_id, Stage.INVESTIGATION)
                 for officer in ("officer1", "officer2"):
-                    await first.execute_update(
+                    await _step(first, 
                         LoanWorkflow.submit_investigation,
                         SubmitInvestigation(actor=actor(officer), report=report()),
                     )
-                await first.execute_update(
+                await _step(first, 
                     LoanWorkflow.review_loan,
                     SubmitReview(actor=actor("reviewer1"), review=forward()),
                 )
-                await first.execute_update(
+                await _step(first, 
                     LoanWorkflow.decide_loan,
                     DecideLoan(actor=actor("approver1"), decision=approve()),
                 )
-                await first.execute_update(
+                await _step(first, 
                     LoanWorkflow.sign_contract,
                     SignContract(actor=actor("officer1"), signing=signing(today)),
                 )
@@ -114,7 +121,7 @@ async def record_servicing_runs() -> list[Path]:
                 spend_proceeds(sessions, status, app.applicant.settlement_account)
                 schedule = status.schedule
                 await _sleep_until(env, today + timedelta(days=5))
-                await loan.execute_update(
+                await _step(loan, 
                     LoanServicingWorkflow.report_inspection,
                     ReportInspection(
                         actor=actor("officer1"),
@@ -138,12 +145,21 @@ async def record_servicing_runs() -> list[Path]:
                 async for run_id, events in loan_runs(env.client, loan_id):
                     handle = env.client.get_workflow_handle(workflow_id_for(loan_id), run_id=run_id)
                     history = await handle.fetch_history()
-                    paths.append(HISTORIES / f"lean_run_{len(paths) + 1:02d}.json")
+                    paths.append(HISTORIES / f"{shape}_run_{len(paths) + 1:02d}.json")
                     paths[-1].write_text(history.to_json(), encoding="utf-8")
                     assert events  # every run of the chain is kept
         engine.dispose()
     await env.shutdown()
     return paths
+
+
+_steps = itertools.count(1)
+
+
+async def _step(handle: WorkflowHandle[Any, Any], update: Any, arg: Any) -> Any:
+    """A step as the API sends it: with a step id the loan remembers (domain/step_keys.py)."""
+    n = next(_steps)
+    return await handle.execute_update(update, arg, id=step_id(f"{n:016x}", f"{n:016x}"))
 
 
 async def _wait_for_register(sessions: SessionFactory, loan_id: str, stage: Stage) -> None:
@@ -163,7 +179,8 @@ async def _sleep_until(env: WorkflowEnvironment, day: date) -> None:
 
 
 async def _pay(handle: WorkflowHandle[Any, Any], amount: Decimal) -> LoanStatus:
-    status: LoanStatus = await handle.execute_update(
+    status: LoanStatus = await _step(
+        handle,
         LoanServicingWorkflow.record_payment,
         RecordPayment(actor=actor("teller1"), amount=amount, reference="REC"),
     )
@@ -171,4 +188,6 @@ async def _pay(handle: WorkflowHandle[Any, Any], amount: Decimal) -> LoanStatus:
 
 
 if __name__ == "__main__":
-    print(f"recorded {[p.name for p in asyncio.run(record_servicing_runs())]}")
+    if len(sys.argv) != 2 or not sys.argv[1].isidentifier():
+        raise SystemExit("usage: python -m tests.histories.record SHAPE  (e.g. keyed)")
+    print(f"recorded {[p.name for p in asyncio.run(record_servicing_runs(sys.argv[1]))]}")

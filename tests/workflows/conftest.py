@@ -17,8 +17,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from adapters.calendar import CalendarResolver
 from api.services.users import SEED_BRANCHES
-from domain.calendar import china_date
+from domain.calendar import WorkingCalendar, china_date
 from domain.loan import LoanApplication, Stage
 from domain.policy import Policy, load_policy
 from settings import PROJECT_DIR, Settings
@@ -27,7 +28,7 @@ from store.migrate import upgrade_database
 from store.models import Branch, LoanRecord
 from tests.samples import actor
 from tests.temporal_env import start_time_skipping
-from worker import ACTIVITY_THREADS, WORKFLOWS, build_activities, build_worker
+from worker import ACTIVITY_THREADS, INTERCEPTORS, WORKFLOWS, build_activities, build_worker
 from workflows.loan import LoanWorkflow
 from workflows.messages import ApplyForLoan, LoanStatus, workflow_id_for
 
@@ -60,6 +61,11 @@ class LoanHarness:
 
     async def today(self) -> date:
         return china_date(await self.env.get_current_time())
+
+    def calendar(self) -> WorkingCalendar:
+        """A-5 working days as the harness's worker resolves them (the shipped tables)."""
+        resolver = CalendarResolver(Settings(environment="test").calendar_dir)
+        return WorkingCalendar(self.policy.calendar, resolve=resolver.resolve)
 
     async def wait_for_stage(
         self, handle: WorkflowHandle[Any, Any], stage: Stage, tries: int = 400
@@ -109,6 +115,7 @@ class LoanHarness:
                 self.client,
                 task_queue=settings.task_queue,
                 workflows=list(WORKFLOWS),
+                interceptors=list(INTERCEPTORS),
                 activities=[*activities, replacement],
                 activity_executor=executor,
             ):

@@ -12,7 +12,6 @@ from temporalio.exceptions import ApplicationError
 from activities.ledger import LedgerActivities, PostDisbursementInput
 from adapters.ledger import LOANS_RECEIVABLE, PostingResult, SqlLedger
 from domain.approval import decision_deadline, signing_deadline
-from domain.calendar import WorkingCalendar
 from domain.loan import Material, Stage
 from domain.schedule import schedule_totals
 from store.models import (
@@ -46,7 +45,7 @@ async def test_happy_path_to_disbursement(loans: LoanHarness) -> None:
 
     status = await loans.wait_for_stage(handle, Stage.INVESTIGATION)
     # rule A-4: a new customer gets 7 working days from complete materials
-    calendar = WorkingCalendar(loans.policy.calendar)
+    calendar = loans.calendar()
     assert status.decision_due == decision_deadline(today, False, False, loans.policy, calendar)
     assert {t.kind for t in rows(loans, Task, loan_id=loan_id, status="open")} == {"investigate"}
 

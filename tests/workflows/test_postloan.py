@@ -10,7 +10,6 @@ from temporalio.api.enums.v1 import EventType
 
 from adapters.ledger import LOAN_LOSS_RESERVE, LOANS_RECEIVABLE, WRITTEN_OFF_MEMO, SqlLedger
 from api.services.audit import loan_runs
-from domain.calendar import WorkingCalendar
 from domain.inspection import InspectionFindings, WarningMeasure, WarningSignal
 from domain.loan import LoanClass, Stage
 from domain.schedule import add_months
@@ -183,7 +182,7 @@ async def test_w2_an_unanswered_signal_escalates_to_credit_management(loans: Loa
     )
     assert raised.servicing is not None
     [warning] = raised.servicing.warnings
-    calendar = WorkingCalendar(loans.policy.calendar)
+    calendar = loans.calendar()
     assert warning.respond_by == calendar.add_working_days(today, 5)
     assert warning.escalate_by == calendar.add_working_days(today, 10)
     head_task = next(t for t in raised.open_tasks if t.kind == "warning")

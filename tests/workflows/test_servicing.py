@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from activities.notifications import SendSmsInput
 from adapters.ledger import LOANS_RECEIVABLE, PENALTY_INTEREST, SqlLedger
 from api.services.audit import loan_runs
-from domain.calendar import CHINA, WorkingCalendar, china_date
+from domain.calendar import CHINA, china_date
 from domain.classification import ScoreEvent, bucket_for_dpd, class_for_dpd
 from domain.collection import Rung
 from domain.inspection import WarningSignal
@@ -182,7 +182,7 @@ async def test_missed_installments_climb_the_ladder_then_are_repaid_and_close(
     spend_proceeds(loans.sessions, status, app.applicant.settlement_account)
     first, second, third = status.schedule[:3]
     rate = D("0.0720")
-    calendar = WorkingCalendar(loans.policy.calendar)
+    calendar = loans.calendar()
 
     # Nothing in the account on the first due date: overdue from the next day (P-2, F-1, D-4).
     day1 = first.due_date + timedelta(days=1)
