@@ -6,6 +6,7 @@ payments and, for the proceeds, a withdrawal the deposit system would record.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -59,10 +60,15 @@ async def status_of(handle: Handle) -> LoanStatus:
     return result
 
 
+_receipts = itertools.count(1)
+
+
 async def pay(handle: Handle, amount: Decimal) -> LoanStatus:
+    """A teller's counter payment, each with a receipt of its own (P-2)."""
+    receipt = f"HZ-{next(_receipts):04d}"
     result: LoanStatus = await handle.execute_update(
         LoanServicingWorkflow.record_payment,
-        RecordPayment(actor=actor("teller1"), amount=amount, reference="HZ-001"),
+        RecordPayment(actor=actor("teller1"), amount=amount, reference=receipt),
     )
     return result
 
