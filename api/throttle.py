@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ CLIENT_FREE_FAILURES = 10  # failures of one client over all names that cost not
 FIRST_WAIT_SECONDS = 2.0
 LONGEST_WAIT_SECONDS = 300.0
 FORGIVE_ONE_EVERY_SECONDS = LONGEST_WAIT_SECONDS
+MAX_GATES = 10_000  # clients' sign-in gates kept before the idle ones are dropped
 
 K = TypeVar("K")
 
@@ -56,7 +58,19 @@ class LoginThrottle:
         self._by_name: dict[tuple[str, str], _Failures] = {}  # (name, client)
         self._by_client: dict[str, _Failures] = {}
         self._lock = threading.Lock()
+        self._gates: dict[str, threading.Lock] = {}
         self._last_pruned = clock()
+
+    @contextmanager
+    def one_at_a_time(self, client: str) -> Iterator[None]:
+        """A client's sign-ins, one after another from the wait check to the count, so a
+        burst of guesses sent at once meets the failures of those before it."""
+        with self._lock:
+            if len(self._gates) > MAX_GATES:
+                self._gates = {c: g for c, g in self._gates.items() if g.locked()}
+            gate = self._gates.setdefault(client, threading.Lock())
+        with gate:
+            yield
 
     def wait_seconds(self, username: str, client: str) -> float:
         """How long this client must still wait before trying this name (0: it may try)."""

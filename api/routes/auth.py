@@ -48,20 +48,21 @@ def issue_token(
     further failure (429 with Retry-After); other clients are not held up by it."""
     throttle: LoginThrottle = request.app.state.login_throttle
     client = client_address(request)
-    wait = throttle.wait_seconds(form.username, client)
-    if wait > 0:
-        raise ApiError(
-            429,
-            "too many failed sign-ins; try again later",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
-    user = authenticate(session, form.username, form.password)
-    if user is None:
-        throttle.failed(form.username, client)
-        raise ApiError(
-            401, "incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
-        )
-    throttle.succeeded(form.username, client)
+    with throttle.one_at_a_time(client):
+        wait = throttle.wait_seconds(form.username, client)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "too many failed sign-ins; try again later",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+        user = authenticate(session, form.username, form.password)
+        if user is None:
+            throttle.failed(form.username, client)
+            raise ApiError(
+                401, "incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
+            )
+        throttle.succeeded(form.username, client)
     return Token(access_token=create_access_token(user.username, settings))
 
 

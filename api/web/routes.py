@@ -137,23 +137,23 @@ def login(
     """The same answer for a wrong name and a wrong password; repeated failures wait."""
     throttle: LoginThrottle = request.app.state.login_throttle
     client = client_address(request)
-    wait = throttle.wait_seconds(username, client)
     context = {"next": safe_next(next), "username": username}
-    if wait > 0:
-        seconds = math.ceil(wait)
-        return _render(
-            request,
-            "login.html.j2",
-            {**context, "error": f"登录失败次数过多，请 {seconds} 秒后再试。"},
-            status_code=429,
-        )
-    user = authenticate(session, username, password) if username and password else None
-    if user is None:
-        throttle.failed(username, client)
-        return _render(
-            request, "login.html.j2", {**context, "error": "用户名或密码错误。"}, status_code=401
-        )
-    throttle.succeeded(username, client)
+    with throttle.one_at_a_time(client):
+        wait = throttle.wait_seconds(username, client)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            return _render(
+                request,
+                "login.html.j2",
+                {**context, "error": f"登录失败次数过多，请 {seconds} 秒后再试。"},
+                status_code=429,
+            )
+        user = authenticate(session, username, password) if username and password else None
+        if user is None:
+            throttle.failed(username, client)
+            error = {**context, "error": "用户名或密码错误。"}
+            return _render(request, "login.html.j2", error, status_code=401)
+        throttle.succeeded(username, client)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,

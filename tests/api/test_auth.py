@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -207,6 +208,16 @@ async def test_repeated_failures_are_slowed_the_same_for_real_and_unknown_names(
     assert locked.json()["detail"]["message"] == "too many failed sign-ins; try again later"
     # Others are not held up by it.
     assert (await _token(http, "officer1", DEV_PASSWORD)).status_code == 200
+
+
+async def test_a_burst_of_guesses_sent_at_once_meets_the_failures_before_it(
+    http: AsyncClient, seeded_users: object
+) -> None:
+    """Sign-ins from one client go one at a time, so forty guesses at once are not forty
+    tries: past the free failures the rest wait (429)."""
+    answers = await asyncio.gather(*(_token(http, "approver1", "guess") for _ in range(40)))
+    codes = [a.status_code for a in answers]
+    assert codes.count(401) == FREE_FAILURES + 1 and codes.count(429) == 40 - FREE_FAILURES - 1
 
 
 def test_the_wait_doubles_and_a_success_clears_it() -> None:

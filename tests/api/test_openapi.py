@@ -70,6 +70,10 @@ def _toml(value: Any) -> str:
 def _config(token: dict[str, str], known: dict[str, list[Any]]) -> str:
     """schemathesis.toml: who sends what, and the records that exist."""
     lines = [f"headers = {_toml({'Authorization': token['officer1']})}"]
+    # 503 is the documented answer while Temporal or the loans' worker cannot answer (here:
+    # the worker, the API, SQLite and this fuzzing share two cores, and a query may wait
+    # past its 30 s); every other 5xx is a bug.
+    lines.append('checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]')
     for name in known:
         binding = {"dictionary": name, "probability": KNOWN}
         lines.append(f'parameters."path.{name}" = {_toml(binding)}')
