@@ -171,6 +171,17 @@ async def test_fifty_identical_post_loan_steps_apply_once_across_runs(
     one_answer(await at_once(loan_api, "reviewer1", f"{base}/classification", judged))
     extension = {"months": 6, "reason": "生猪价格下跌", "guarantor_consent": True}
     one_answer(await at_once(loan_api, "officer1", f"{base}/extension-requests", extension))
+    # X-4: the extension goes the original loan's route, the same steps.
+    one_answer(await at_once(loan_api, "reviewer1", f"{base}/review", review_body("展期属实")))
+    terms = approval_body(term_months=6) | {
+        "annual_rate": "0.0750",
+        "repayment_method": "equal_installment",
+    }
+    decided = one_answer(await at_once(loan_api, "approver1", f"{base}/decision", terms))
+    assert decided["servicing"]["extensions"][0]["outcome"] == "approved"
+    agreement = signing_body(china_today()) | {"contract_number": "ZQ-2026-0001"}
+    signed = one_answer(await at_once(loan_api, "officer1", f"{base}/contract", agreement))
+    assert signed["servicing"]["extensions"][0]["outcome"] == "signed"
 
     # Enough steps for the run to continue as new (MAX_STEPS_PER_RUN), then the first
     # payment sent again: the first answer, from the run that took it; still one deposit.
@@ -184,9 +195,9 @@ async def test_fifty_identical_post_loan_steps_apply_once_across_runs(
 
     assert await applied_steps(await client.client(), loan_id) == {
         "submit_investigation": 2,
-        "review_loan": 1,
-        "decide_loan": 1,
-        "sign_contract": 1,
+        "review_loan": 2,
+        "decide_loan": 2,
+        "sign_contract": 2,
         "record_payment": 6,
         "report_inspection": 1,
         "raise_warning": 1,
@@ -234,3 +245,40 @@ async def test_fifty_identical_prepayments_closure_and_handovers_apply_once(
         "decide_prepayment": 1,
     }
     assert applied["submit_final_evaluation"] == 1
+
+
+async def test_fifty_identical_branch_confirmations_apply_once(
+    loan_api: LoanApi, app: FastAPI
+) -> None:
+    """A-2: above the county limit the branch head confirms; fifty at once are one."""
+    loan_id = await loan_api.apply(
+        amount="80000",
+        term_months=24,
+        repayment_method="equal_installment",
+        household_annual_income="200000",
+    )
+    await loan_api.investigate(loan_id, amount="80000", term_months=24)
+    await loan_api.step("reviewer1", loan_id, "review", review_body())
+    path = f"/loans/{loan_id}/branch-confirmation"
+    confirmed = one_answer(await at_once(loan_api, "head1", path, review_body("同意报审")))
+    assert confirmed["stage"] == "prefecture_review"
+    applied = await applied_steps(await app.state.temporal.client(), loan_id)
+    assert applied["confirm_as_branch_head"] == 1
+
+
+async def test_fifty_identical_write_off_steps_apply_once(loan_api: LoanApi, app: FastAPI) -> None:
+    """Z-1: a loan judged 损失 is proposed for write-off and approved at the prefecture."""
+    loan_id = await loan_api.apply()
+    await loan_api.to_repaying(loan_id)
+    base = f"/loans/{loan_id}"
+    loss = {"loan_class": "loss", "reason": "借款人死亡"}
+    await loan_api.step("reviewer1", loan_id, "classification", loss)
+    proposal = {"reason": "借款人死亡，无财产可供执行"}
+    one_answer(await at_once(loan_api, "manager1", f"{base}/write-off", proposal))
+    approval = {"approve": True, "note": "同意核销"}
+    written = one_answer(
+        await at_once(loan_api, "pref_approver", f"{base}/write-off-decision", approval)
+    )
+    assert written["stage"] == "written_off"
+    applied = await applied_steps(await app.state.temporal.client(), loan_id)
+    assert (applied["propose_write_off"], applied["decide_write_off"]) == (1, 1)
