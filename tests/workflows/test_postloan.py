@@ -509,9 +509,7 @@ async def test_x_extension_on_the_original_route_new_schedule_and_class_capped(
     assert signed.schedule[-1].principal == D("30000.00")
     # once only.
     assert "X-7" in await refused_rules(ask)
-    # and never within 15 days of maturity. (The clock stops on the maturity notice's
-    # day on the way: a skip across it never races the run that schedules it.)
-    await sleep_until(loans, signed.schedule[-1].due_date - timedelta(days=30))
+    # and never within 15 days of maturity.
     await sleep_until(loans, signed.schedule[-1].due_date - timedelta(days=10))
     assert {"X-1", "X-7"} <= await refused_rules(ask)
 
